@@ -1,0 +1,41 @@
+"""Alembic environment for the PostGIS registry (spatial-aware through GeoAlchemy2's helpers)."""
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import engine_from_config, pool
+
+from geo.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave PostGIS's own tables (spatial_ref_sys, topology...) alone."""
+    if type_ == "table" and name in {"spatial_ref_sys"}:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
+
+
+def run_migrations(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        include_object=include_object,
+        process_revision_directives=alembic_helpers.writer,
+        render_item=alembic_helpers.render_item,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    run_migrations(connection)
+else:
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+    )
+    with engine.connect() as conn:
+        run_migrations(conn)

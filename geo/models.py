@@ -1,0 +1,284 @@
+"""The registry's tables, one GeoAlchemy2 model set for PostGIS and GeoPackage alike.
+
+Administrative areas (``province`` > ``regency`` > ``district`` > ``village``) are keyed by their
+Kemendagri code and carry ``valid_from``/``valid_to`` so that boundary versions after a
+*pemekaran* (split) fit without a schema change: the row in force has ``valid_to IS NULL``.
+Asset layers are one table each so every layer opens in QGIS with real columns.
+
+Text columns are declared ``Text``: GDAL (so QGIS and geopandas) drops ``VARCHAR`` columns of a
+GeoPackage written through GeoAlchemy2. A GeoPackage feature table holds one geometry column, so
+the label point of an area is kept as two numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from geo.codes import Level
+
+SRID = 4326
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Current time in UTC, naive (both backends store it as given)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (Alembic needs them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AreaCode(Base):
+    """The official Kemendagri code list (names and hierarchy, no geometry).
+
+    Used to name parent areas that a boundary file does not carry and to refuse unknown codes.
+    """
+
+    __tablename__ = "area_code"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(Text, index=True)
+    source: Mapped[str] = mapped_column(Text)
+
+
+class Tracked:
+    """Columns every registry row has: provenance, timestamps and a version counter."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+
+class AdminArea(Tracked):
+    """Columns shared by the four levels of the administrative hierarchy."""
+
+    level: Level
+    parent_table: str | None = None
+
+    code: Mapped[str] = mapped_column(Text, index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(Text, index=True)
+    area_km2: Mapped[float] = mapped_column(Float)
+    label_lon: Mapped[float] = mapped_column(Float)
+    label_lat: Mapped[float] = mapped_column(Float)
+    source_version: Mapped[str | None] = mapped_column(Text)
+    geometry_note: Mapped[str | None] = mapped_column(Text)
+    """What validation repaired in this boundary (empty when it was valid as imported)."""
+    valid_from: Mapped[dt.date] = mapped_column(Date, default=dt.date(1970, 1, 1))
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+    @declared_attr
+    def boundary(cls) -> Mapped[Any]:  # noqa: N805 - SQLAlchemy declared_attr takes the class
+        """Boundary, always a MultiPolygon in EPSG:4326 (islands and exclaves keep every part)."""
+        return mapped_column(
+            Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False
+        )
+
+    @declared_attr
+    def parent_id(cls) -> Mapped[int | None]:  # noqa: N805
+        """The parent area's row (enforced by a foreign key; ``None`` only for a province)."""
+        if cls.parent_table is None:
+            return mapped_column(Integer, nullable=True)
+        return mapped_column(
+            Integer, ForeignKey(f"{cls.parent_table}.id", ondelete="RESTRICT"), index=True
+        )
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:  # noqa: N805
+        return (UniqueConstraint("code", "valid_from"),)
+
+
+class Province(AdminArea, Base):
+    """Provinsi."""
+
+    __tablename__ = "province"
+    level = Level.PROVINCE
+
+
+class Regency(AdminArea, Base):
+    """Kabupaten (regency) or kota (city)."""
+
+    __tablename__ = "regency"
+    level = Level.REGENCY
+    parent_table = "province"
+
+
+class District(AdminArea, Base):
+    """Kecamatan."""
+
+    __tablename__ = "district"
+    level = Level.DISTRICT
+    parent_table = "regency"
+
+
+class Village(AdminArea, Base):
+    """Desa (village with its own elected government) or kelurahan (urban ward)."""
+
+    __tablename__ = "village"
+    level = Level.VILLAGE
+    parent_table = "district"
+
+
+AREA_MODELS: dict[Level, type[AdminArea]] = {
+    Level.PROVINCE: Province,
+    Level.REGENCY: Regency,
+    Level.DISTRICT: District,
+    Level.VILLAGE: Village,
+}
+
+
+class Asset(Tracked):
+    """Columns shared by every asset layer.
+
+    ``village_code`` is the link, computed by :func:`geo.linking.link_assets`;
+    ``claimed_village_code`` is what the source file said, kept to report disagreements.
+    ``source_id`` is the feature's id in its source; with ``source`` it is the upsert key.
+    """
+
+    geometry_type: str = "POINT"
+
+    source_id: Mapped[str] = mapped_column(Text)
+    village_code: Mapped[str | None] = mapped_column(Text, index=True)
+    claimed_village_code: Mapped[str | None] = mapped_column(Text)
+
+    @declared_attr
+    def geom(cls) -> Mapped[Any]:  # noqa: N805
+        """Location, EPSG:4326."""
+        return mapped_column(
+            Geometry(cls.geometry_type, srid=SRID, spatial_index=True), nullable=False
+        )
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:  # noqa: N805
+        return (UniqueConstraint("source", "source_id"),)
+
+
+class Tower(Asset, Base):
+    """Mobile base station (BTS)."""
+
+    __tablename__ = "tower"
+    operator: Mapped[str | None] = mapped_column(Text)
+    technologies: Mapped[str | None] = mapped_column(Text)
+    """Comma-separated, ordered: ``2G,4G``."""
+    height_m: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str | None] = mapped_column(Text)
+    """``planned`` or ``on-air``."""
+
+
+class FibreRoute(Asset, Base):
+    """Fibre-optic (FO) cable route."""
+
+    __tablename__ = "fibre_route"
+    geometry_type = "MULTILINESTRING"
+    operator: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(Text)
+    commissioned_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class FibreNode(Asset, Base):
+    """Fibre node or point of presence (POP, ODC, ODP)."""
+
+    __tablename__ = "fibre_node"
+    operator: Mapped[str | None] = mapped_column(Text)
+    node_type: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str | None] = mapped_column(Text)
+
+
+class Hotspot(Asset, Base):
+    """Public Wi-Fi hotspot."""
+
+    __tablename__ = "hotspot"
+    provider: Mapped[str | None] = mapped_column(Text)
+    bandwidth_mbps: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str | None] = mapped_column(Text)
+
+
+class Destination(Asset, Base):
+    """Tourist destination (*one village, one destination*)."""
+
+    __tablename__ = "destination"
+    category: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    facilities: Mapped[str | None] = mapped_column(Text)
+    opening_hours: Mapped[str | None] = mapped_column(Text)
+    ticket_price_idr: Mapped[float | None] = mapped_column(Float)
+    contact: Mapped[str | None] = mapped_column(Text)
+    photo_links: Mapped[str | None] = mapped_column(Text)
+
+
+class ProductSite(Asset, Base):
+    """One-village-one-product (OVOP) or UMKM product site."""
+
+    __tablename__ = "product_site"
+    product: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(Text)
+    producer: Mapped[str | None] = mapped_column(Text)
+    certifications: Mapped[str | None] = mapped_column(Text)
+
+
+class Facility(Asset, Base):
+    """Public facility: village office, school, health post..."""
+
+    __tablename__ = "facility"
+    facility_type: Mapped[str | None] = mapped_column(Text)
+    internet_status: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the CLI and importers need to know of an asset layer."""
+
+    name: str
+    model: type[Asset]
+    title: str
+    title_id: str
+
+
+ASSET_LAYERS: dict[str, LayerInfo] = {
+    info.name: info
+    for info in (
+        LayerInfo("tower", Tower, "BTS towers", "Menara BTS"),
+        LayerInfo("fibre_route", FibreRoute, "Fibre routes", "Jalur serat optik"),
+        LayerInfo("fibre_node", FibreNode, "Fibre nodes / POPs", "Titik serat optik"),
+        LayerInfo("hotspot", Hotspot, "Public hotspots", "Hotspot publik"),
+        LayerInfo("destination", Destination, "Tourist destinations", "Destinasi wisata"),
+        LayerInfo("product_site", ProductSite, "OVOP / UMKM product sites", "Produk unggulan"),
+        LayerInfo("facility", Facility, "Public facilities", "Fasilitas umum"),
+    )
+}
+
+# Current-version lookups by code are the hot path of every join.
+for _model in AREA_MODELS.values():
+    Index(f"ix_{_model.__tablename__}_current_code", _model.code, _model.valid_to)
