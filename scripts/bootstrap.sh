@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a Petadesa checkout: system packages, then .venv with the project installed
+# in editable mode with its test extras. Safe to run on every test run: when nothing changed it
+# only checks (well under a second).
+#
+#   bash scripts/bootstrap.sh        # from any directory
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$REPO/.venv"
+# The stamp holds the sha256 of the pyproject.toml the venv was last installed from.
+STAMP="$VENV/.petadesa-pyproject.sha256"
+PYTHON=${PYTHON:-python3}
+
+# PostGIS for the test cluster, SpatiaLite for the GeoPackage backend, ogr2ogr/ogrinfo for
+# bulk loads and as an OGC API Features client. None of them exists as a wheel.
+APT_PACKAGES=(postgresql-15-postgis-3 libsqlite3-mod-spatialite gdal-bin)
+
+say() { echo "petadesa setup: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+install_system_packages() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    if ((${#missing[@]} == 0)); then
+        say "system packages present"
+        return
+    fi
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null \
+            || die "missing Debian packages: ${missing[*]}; install them as root with:
+    apt-get update && apt-get install -y --no-install-recommends ${APT_PACKAGES[*]}"
+        sudo=(sudo)
+    fi
+    say "installing ${missing[*]} (apt)"
+    "${sudo[@]}" apt-get update -q >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+}
+
+create_venv() {
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found: Petadesa needs Python >= 3.11"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$PYTHON is $("$PYTHON" -V 2>&1): Petadesa needs Python >= 3.11 (set PYTHON=...)"
+    # A venv whose interpreter is gone (the base Python was removed or upgraded) is rebuilt.
+    if [[ -d "$VENV" ]] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
+        say "removing broken $VENV"
+        rm -rf "$VENV"
+    fi
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        say "creating $VENV with $("$PYTHON" -V 2>&1)"
+        "$PYTHON" -m venv "$VENV"
+    fi
+}
+
+install_python_packages() {
+    local want
+    want=$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)
+    if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+        say "python packages up to date (pyproject.toml unchanged)"
+        return
+    fi
+    say "pip install -e '.[test]'"
+    (cd "$REPO" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        --progress-bar off -e '.[test]')
+    # Written only after pip succeeded, so a failed install is retried next time.
+    echo "$want" >"$STAMP"
+}
+
+install_system_packages
+create_venv
+install_python_packages
+say "ready ($VENV)"
