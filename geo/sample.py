@@ -102,8 +102,8 @@ _SAMPLE_SUFFIX = " (sampel)"
 class SampleRegion:
     """A made-up regency: its code list and its village boundaries.
 
-    ``code_list`` has the shape of the Kemendagri code list (``code``, ``name``, ``level``,
-    ``kind``, ``parent_code``, plus ``source``); ``villages`` has ``code``, ``name``, ``source``
+    ``code_list`` has the columns of :func:`geo.sources.read_code_list` (``code``, ``name``,
+    ``level``, ``kind``, ``parent_code``); ``villages`` has ``code``, ``name``, ``source``
     and a MultiPolygon ``geometry`` in EPSG:4326; ``outline`` is the regency's land, which the
     villages cover exactly (a reservoir, *waduk*, is cut out; its island belongs to a village).
     """
@@ -353,7 +353,6 @@ def _code_list(villages: GeoDataFrame) -> pd.DataFrame:
             "level": str(level_of(code)),
             "kind": kind_of(code),
             "parent_code": parent_of(code),
-            "source": SAMPLE_SOURCE,
         }
         for code, name in names.items()
     ]

@@ -14,6 +14,7 @@ from geo.codes import kind_of, level_of, normalize_code, parent_of
 from geo.errors import CRSProblem
 from geo.models import ASSET_LAYERS
 from geo.sample import sample_assets, sample_region
+from geo.sources.codelist import CODE_LIST_COLUMNS
 
 VILLAGE_CODE = re.compile(r"^99\.01\.0[1-4]\.[12]\d{3}$")
 NOT_IN_A_FILE = {"id", "created_at", "updated_at", "version", "village_code", "geom"}
@@ -91,7 +92,7 @@ def test_region_other_seed_differs(region):
 
 def test_code_list_hierarchy(region):
     codes = region.code_list
-    assert list(codes.columns) == ["code", "name", "level", "kind", "parent_code", "source"]
+    assert list(codes.columns) == list(CODE_LIST_COLUMNS)
     assert len(codes) == 46
     assert codes["code"].is_unique
     assert codes["level"].value_counts().to_dict() == {
@@ -122,7 +123,6 @@ def test_code_list_hierarchy(region):
         assert kind_of(row.code) == row.kind
         assert (row.parent_code if row.code != "99" else None) == parent_of(row.code)
     assert set(codes["parent_code"].dropna()) <= set(codes["code"])
-    assert (codes["source"] == "sample").all()
 
 
 def test_villages_codes_and_names(region):
