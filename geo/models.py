@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from geo.codes import Level
@@ -43,9 +44,18 @@ NAMING = {
 }
 
 
+# GeoPackage wants ISO 8601 UTC timestamps, "2026-11-22T14:36:02Z" (GDAL warns on SQLite's
+# default form); whole seconds are enough for provenance.
+_GPKG_DATETIME = SQLITE_DATETIME(
+    storage_format="%(year)04d-%(month)02d-%(day)02dT%(hour)02d:%(minute)02d:%(second)02dZ",
+    regexp=r"(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)Z",
+)
+Timestamp = DateTime().with_variant(_GPKG_DATETIME, "geopackage", "sqlite")
+
+
 def utcnow() -> dt.datetime:
-    """Current time in UTC, naive (both backends store it as given)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    """Current time in UTC to the second, naive (both backends store it as given)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 class Base(DeclarativeBase):
@@ -76,8 +86,8 @@ class Tracked:
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 

@@ -1,0 +1,396 @@
+"""Importing administrative boundaries and the Kemendagri code list.
+
+The level of each feature is read from its code (``35.07`` a regency, ``35.07.01.2001`` a
+village). Parent areas that the file does not carry are created by dissolving their children,
+named from the code list, and marked ``source='derived:dissolve'``; an official boundary imported
+later replaces them. Every import is one transaction: on any refused feature nothing is written
+(unless ``skip_invalid``), and importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from sqlalchemy import Engine, exists, func, select
+from sqlalchemy.orm import Session
+
+import geopandas as gpd
+
+from geo.codes import LEVELS, InvalidCode, Level, ancestors_of, kind_of, level_of, normalize_code, parent_of
+from geo.db import transaction
+from geo.errors import ImportRejected, UnreadableFile
+from geo.models import AREA_MODELS, AdminArea, AreaCode
+from geo.readers import read_features
+from geo.report import ImportReport, Severity
+from geo.settings import ImportSettings
+from geo.storage import changed_fields, insert_rows, read_geometries, same_geometry, update_rows
+from geo.validation import clean_geometries, to_wgs84
+
+EQUAL_AREA = CRS.from_epsg(6933)  # WGS 84 / EASE-Grid 2.0, equal-area on the ellipsoid
+CODE_FIELDS = ("code", "kode", "kode_wilayah", "kode_kemendagri", "kode_kemendagri_matched")
+NAME_FIELDS = ("name", "nama", "nama_desa", "namobj")
+PARENT_NAME_FIELDS = {Level.DISTRICT: "nama_kec", Level.REGENCY: "nama_kab", Level.PROVINCE: "nama_prov"}
+DERIVED = "derived:dissolve"
+COMPARED = ("name", "kind", "parent_code", "parent_id", "source", "source_version", "geometry_note")
+
+
+@dataclass
+class _Area:
+    code: str
+    name: str
+    geom: Any
+    source: str
+    source_version: str | None
+    note: str | None = None
+    index: int | None = None
+
+
+@dataclass
+class _Plan:
+    incoming: dict[str, _Area] = field(default_factory=dict)
+    derived: dict[str, _Area] = field(default_factory=dict)
+    existing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known_names: dict[str, str] = field(default_factory=dict)
+    same_geometry: set[str] = field(default_factory=set)
+    """Codes whose stored boundary equals the incoming one."""
+
+
+def area_km2(geoms: list[Any]) -> np.ndarray:
+    """Areas in km², computed on an equal-area projection of the WGS 84 ellipsoid."""
+    return gpd.GeoSeries(geoms, crs=4326).to_crs(EQUAL_AREA).area.to_numpy() / 1e6
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str | None:
+    if wanted is not None:
+        if wanted not in columns:
+            raise UnreadableFile(f"no column {wanted!r} for the {what}; columns: {', '.join(columns)}")
+        return wanted
+    lowered = {c.lower(): c for c in columns}
+    return next((lowered[c] for c in candidates if c in lowered), None)
+
+
+def _read_codes(gdf: gpd.GeoDataFrame, column: str, report: ImportReport) -> list[str | None]:
+    codes: list[str | None] = []
+    first_at: dict[str, int] = {}
+    for i, raw in enumerate(gdf[column].tolist()):
+        try:
+            code = normalize_code(raw)
+        except InvalidCode as exc:
+            report.add(Severity.ERROR, str(exc), index=i, feature_id=raw, field=column)
+            codes.append(None)
+            continue
+        if code in first_at:
+            report.add(Severity.ERROR, f"duplicate code {code} (also feature {first_at[code]})",
+                       index=i, feature_id=code, field=column)
+            codes.append(None)
+            continue
+        first_at[code] = i
+        codes.append(code)
+    return codes
+
+
+def _load(source: str | Path | gpd.GeoDataFrame, layer: str | None, settings: ImportSettings | None,
+          ) -> tuple[gpd.GeoDataFrame, str]:
+    if isinstance(source, gpd.GeoDataFrame):
+        return source, source.attrs.get("label", "<GeoDataFrame>")
+    return read_features(source, layer=layer, settings=settings), str(source)
+
+
+def import_boundaries(
+    engine: Engine,
+    source: str | Path | gpd.GeoDataFrame,
+    *,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    layer: str | None = None,
+    source_name: str | None = None,
+    source_version: str | None = None,
+    assume_crs: str | None = None,
+    skip_invalid: bool = False,
+    settings: ImportSettings | None = None,
+) -> ImportReport:
+    """Import administrative boundaries of any level from a file or a GeoDataFrame.
+
+    Returns the report; raises :class:`~geo.errors.ImportRejected` (nothing written) when a
+    feature is refused, unless ``skip_invalid`` imports the others and reports the refused.
+    """
+    gdf, label = _load(source, layer, settings)
+    report = ImportReport(target="boundaries", path=label, read=len(gdf))
+    gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    code_col = _pick(columns, code_field, CODE_FIELDS, "Kemendagri code")
+    if code_col is None:
+        raise UnreadableFile(f"{label}: no Kemendagri code column (looked for {', '.join(CODE_FIELDS)}); "
+                             "name it with --code-field")
+    name_col = _pick(columns, name_field, NAME_FIELDS, "name")
+    codes = _read_codes(gdf, code_col, report)
+    geoms = clean_geometries(gdf.geometry, "MULTIPOLYGON", report, ids=codes)
+    names = gdf[name_col].tolist() if name_col else [None] * len(gdf)
+    origin = source_name or gdf.attrs.get("source_name") or f"file:{Path(label).name}"
+    version = source_version or gdf.attrs.get("source_version")
+    with transaction(engine) as session:
+        plan = _Plan()
+        _collect_incoming(plan, codes, names, geoms, report, origin, version)
+        _check_codes(session, plan, report)
+        _finish_or_refuse(report, plan, skip_invalid)
+        _compare_geometries(session, plan, list(plan.incoming.values()))
+        _derive_parents(session, plan, gdf, report)
+        _write(session, plan, report)
+        if report.inserted or report.updated or report.derived:
+            from geo.linking import link_assets  # noqa: PLC0415 - avoids an import cycle
+
+            report.link = link_assets(session).to_dict()
+    report.committed = True
+    return report
+
+
+def _collect_incoming(plan: _Plan, codes: list, names: list, geoms: np.ndarray, report: ImportReport,
+                      origin: str, version: str | None) -> None:
+    notes = {i.index: i.reason for i in report.repaired}
+    rejected = report.rejected_indexes()
+    for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
+        if code is None or geom is None or i in rejected:
+            continue
+        text = None if name is None or (isinstance(name, float) and np.isnan(name)) else str(name).strip()
+        plan.incoming[code] = _Area(code, text or "", geom, origin, version, notes.get(i), i)
+
+
+def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
+    wanted = set(plan.incoming)
+    for code in plan.incoming:
+        wanted.update(ancestors_of(code))
+    known = _code_list(session, wanted)
+    plan.existing = _registry(session, wanted)
+    has_code_list = session.scalar(select(exists().where(AreaCode.code.is_not(None))))
+    if not has_code_list:
+        report.add(Severity.WARNING, "no Kemendagri code list in the registry: codes were checked for "
+                   "form only and parent areas are unnamed (run `petadesa codes import`)")
+    for code, area in list(plan.incoming.items()):
+        parent = parent_of(code)
+        if has_code_list and code not in known:
+            _refuse(plan, report, area, f"unknown code {code}: not in the Kemendagri code list", "code")
+        elif parent and parent not in plan.incoming and parent not in plan.existing and parent not in known:
+            _refuse(plan, report, area, f"unknown parent code {parent}: not in the registry, the file "
+                    "or the code list", "code")
+        elif not area.name:
+            if code in known:
+                area.name = known[code]
+            else:
+                _refuse(plan, report, area, "no name, and the code is not in the code list", "name")
+        elif code in known and known[code] != area.name:
+            report.add(Severity.WARNING, f"name {area.name!r} differs from the code list's "
+                       f"{known[code]!r}", index=area.index, feature_id=code, field="name")
+    plan.known_names = known
+
+
+def _refuse(plan: _Plan, report: ImportReport, area: _Area, reason: str, field_name: str) -> None:
+    report.add(Severity.ERROR, reason, index=area.index, feature_id=area.code, field=field_name)
+    del plan.incoming[area.code]
+
+
+def _finish_or_refuse(report: ImportReport, plan: _Plan, skip_invalid: bool) -> None:
+    report.rejected = len(report.rejected_indexes())
+    if report.rejected and not skip_invalid:
+        raise ImportRejected(
+            f"{report.rejected} of {report.read} features refused; nothing was imported", report)
+    if not plan.incoming:
+        raise ImportRejected("no feature left to import; nothing was imported", report)
+
+
+def _code_list(session: Session, codes: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    ordered = sorted(codes)
+    for start in range(0, len(ordered), 5000):
+        chunk = ordered[start : start + 5000]
+        out.update(session.execute(select(AreaCode.code, AreaCode.name).where(AreaCode.code.in_(chunk))).all())
+    return out
+
+
+def _current(model: type[AdminArea]):  # noqa: ANN202
+    return model.valid_to.is_(None)
+
+
+def _registry(session: Session, codes: set[str]) -> dict[str, dict[str, Any]]:
+    by_level: dict[Level, list[str]] = defaultdict(list)
+    for code in codes:
+        by_level[level_of(code)].append(code)
+    out: dict[str, dict[str, Any]] = {}
+    for level, level_codes in by_level.items():
+        model = AREA_MODELS[level]
+        cols = [model.id, model.code, model.version, *(getattr(model, c) for c in COMPARED)]
+        for start in range(0, len(level_codes), 5000):
+            chunk = level_codes[start : start + 5000]
+            rows = session.execute(select(*cols).where(model.code.in_(chunk), _current(model))).mappings()
+            out.update({row["code"]: dict(row) for row in rows})
+    return out
+
+
+def _compare_geometries(session: Session, plan: _Plan, areas: list[_Area]) -> None:
+    by_level: dict[Level, list[_Area]] = defaultdict(list)
+    for area in areas:
+        if area.code in plan.existing:
+            by_level[level_of(area.code)].append(area)
+    for level, level_areas in by_level.items():
+        model = AREA_MODELS[level]
+        stored = read_geometries(session, model.boundary, model.id,
+                                 [plan.existing[a.code]["id"] for a in level_areas])
+        for area in level_areas:
+            if same_geometry(stored.get(plan.existing[area.code]["id"]), area.geom):
+                plan.same_geometry.add(area.code)
+
+
+def _needs_derivation(plan: _Plan, parent: str) -> bool:
+    if parent in plan.incoming:
+        return False
+    return plan.existing.get(parent, {}).get("source", DERIVED) == DERIVED
+
+
+def _derive_parents(session: Session, plan: _Plan, gdf: gpd.GeoDataFrame, report: ImportReport) -> None:
+    """Create or refresh, bottom-up, every ancestor the file does not carry, by dissolving children.
+
+    Only ancestors of new or changed areas are dissolved again, so re-importing an unchanged
+    file does no geometry work.
+    """
+    geoms = {code: area.geom for code, area in plan.incoming.items() if code not in plan.same_geometry}
+    for level in reversed(LEVELS[:-1]):
+        targets = sorted({
+            parent for code in list(geoms) if level_of(code) is not Level.PROVINCE
+            and (parent := parent_of(code)) and level_of(parent) is level
+            and _needs_derivation(plan, parent)
+        })
+        if not targets:
+            continue
+        fresh = {**geoms, **{c: a.geom for c, a in plan.incoming.items() if c in plan.same_geometry}}
+        children = _children_geometries(session, AREA_MODELS[LEVELS[LEVELS.index(level) + 1]], targets, fresh)
+        for code in targets:
+            parts = children[code]
+            geom = shapely.multipolygons(shapely.get_parts(
+                shapely.union_all(np.array(parts, dtype=object))).tolist())
+            name = plan.known_names.get(code) or _parent_name(gdf, level, code)
+            plan.derived[code] = _Area(code, name, geom, DERIVED, None,
+                                       f"dissolved from {len(parts)} {LEVELS[LEVELS.index(level) + 1]} areas")
+            geoms[code] = geom
+    _compare_geometries(session, plan, list(plan.derived.values()))
+
+
+def _children_geometries(session: Session, child_model: type[AdminArea], parents: list[str],
+                         fresh: dict[str, Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = defaultdict(list)
+    for code, geom in fresh.items():
+        if parent_of(code) in parents and level_of(code) is child_model.level:
+            out[parent_of(code)].append(geom)
+    rows = session.execute(
+        select(child_model.code, child_model.parent_code, child_model.id)
+        .where(child_model.parent_code.in_(parents), _current(child_model))
+    ).all()
+    stale = {row.id: row.parent_code for row in rows if row.code not in fresh}
+    if stale:
+        stored = read_geometries(session, child_model.boundary, child_model.id, list(stale))
+        for row_id, geom in stored.items():
+            out[stale[row_id]].append(geom)
+    return out
+
+
+def _parent_name(gdf: gpd.GeoDataFrame, level: Level, code: str) -> str:
+    column = PARENT_NAME_FIELDS.get(level)
+    if column and column in gdf.columns:
+        key = {Level.DISTRICT: "kode_kec", Level.REGENCY: "kode_kab", Level.PROVINCE: "kode_prov"}[level]
+        if key in gdf.columns:
+            match = gdf.loc[gdf[key].astype(str) == code, column]
+            if len(match):
+                return str(match.iloc[0])
+    return f"{kind_of(code).capitalize()} {code}"
+
+
+def _write(session: Session, plan: _Plan, report: ImportReport) -> None:
+    ids = {code: row["id"] for code, row in plan.existing.items()}
+    for level in LEVELS:
+        model = AREA_MODELS[level]
+        areas = [a for a in (*plan.incoming.values(), *plan.derived.values()) if level_of(a.code) is level]
+        if not areas:
+            continue
+        inserted, updated, unchanged = _upsert_level(session, model, areas, plan, ids)
+        report.inserted += sum(1 for c in inserted if c in plan.incoming)
+        report.updated += sum(1 for c in updated if c in plan.incoming)
+        report.unchanged += sum(1 for c in unchanged if c in plan.incoming)
+        refreshed = sum(1 for c in (*inserted, *updated) if c in plan.derived)
+        if refreshed:
+            report.derived[str(level)] = refreshed
+        if inserted:
+            new = session.execute(select(model.code, model.id).where(model.code.in_(inserted), _current(model)))
+            ids.update(dict(new.all()))
+
+
+def _upsert_level(session: Session, model: type[AdminArea], areas: list[_Area], plan: _Plan,
+                  ids: dict[str, int]) -> tuple[list[str], list[str], list[str]]:
+    geoms = [a.geom for a in areas]
+    areas_km2 = area_km2(geoms)
+    labels = shapely.point_on_surface(np.array(geoms, dtype=object))
+    inserts, updates, inserted, updated, unchanged = [], [], [], [], []
+    for area, km2, label in zip(areas, areas_km2, labels, strict=True):
+        parent = parent_of(area.code)
+        row = {
+            "code": area.code, "name": area.name, "kind": kind_of(area.code), "parent_code": parent,
+            "parent_id": ids.get(parent) if parent else None, "source": area.source,
+            "source_version": area.source_version, "geometry_note": area.note,
+            "area_km2": float(km2), "label_lon": label.x, "label_lat": label.y, "boundary": area.geom,
+        }
+        old = plan.existing.get(area.code)
+        if old is None:
+            inserts.append(row)
+            inserted.append(area.code)
+        elif changed_fields(old, row, COMPARED) or area.code not in plan.same_geometry:
+            updates.append({**row, "id": old["id"], "version": old["version"]})
+            updated.append(area.code)
+        else:
+            unchanged.append(area.code)
+    insert_rows(session, model, inserts, "boundary")
+    update_rows(session, model, updates, "boundary")
+    return inserted, updated, unchanged
+
+
+def import_code_list(engine: Engine, source: str | Path | pd.DataFrame, *, prefix: str | None = None,
+                     source_name: str | None = None) -> ImportReport:
+    """Load (or refresh) the Kemendagri code list used to name areas and refuse unknown codes."""
+    if isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        from geo.sources.codelist import read_code_list  # noqa: PLC0415
+
+        frame = read_code_list(Path(source), prefix=prefix)
+    label = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+    origin = source_name or f"file:{Path(label).name}"
+    report = ImportReport(target="area_code", path=label, read=len(frame))
+    rows = frame.assign(source=origin)[["code", "name", "level", "kind", "parent_code", "source"]]
+    rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    with transaction(engine) as session:
+        existing = dict(session.execute(select(AreaCode.code, AreaCode.name)).all())
+        new = [r for r in rows if r["code"] not in existing]
+        changed = [r for r in rows if r["code"] in existing and existing[r["code"]] != r["name"]]
+        if new:
+            session.execute(AreaCode.__table__.insert(), new)
+        for row in changed:
+            session.get(AreaCode, row["code"]).name = row["name"]
+        report.inserted, report.updated = len(new), len(changed)
+        report.unchanged = len(rows) - len(new) - len(changed)
+        report.committed = True
+    return report
+
+
+def count_areas(engine_or_session: Engine | Session) -> dict[str, int]:
+    """Number of current areas per level."""
+    def run(session: Session) -> dict[str, int]:
+        return {str(level): session.scalar(select(func.count()).select_from(model).where(_current(model)))
+                for level, model in AREA_MODELS.items()}
+
+    if isinstance(engine_or_session, Session):
+        return run(engine_or_session)
+    with transaction(engine_or_session) as session:
+        return run(session)

@@ -1,0 +1,165 @@
+"""Reading user files into GeoDataFrames: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV.
+
+Readers only read; deciding what the coordinates mean (CRS, swapped axes) is
+:mod:`geo.validation`'s job. Every failure is an :class:`~geo.errors.UnreadableFile` or
+:class:`~geo.errors.FileTooLarge` with a sentence a field worker can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import shapely
+
+import geopandas as gpd
+
+from geo.errors import FileTooLarge, UnreadableFile
+from geo.settings import ImportSettings
+
+VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".kml", ".shp", ".fgb"}
+LAT_NAMES = ("lat", "latitude", "lintang", "y", "kantor_desa_lat")
+LON_NAMES = ("lon", "lng", "long", "longitude", "bujur", "x", "kantor_desa_lon")
+
+
+def check_size(path: Path, settings: ImportSettings | None = None) -> None:
+    """Refuse a file over the configured limit before reading any of it."""
+    limit = (settings or ImportSettings()).max_file_bytes
+    size = path.stat().st_size
+    if size > limit:
+        raise FileTooLarge(
+            f"{path.name} is {size / 2**20:.1f} MiB, over the import limit of "
+            f"{limit / 2**20:.1f} MiB (PETADESA_IMPORT_MAX_FILE_BYTES)"
+        )
+
+
+def read_features(
+    path: str | Path,
+    *,
+    layer: str | None = None,
+    settings: ImportSettings | None = None,
+    lat_field: str | None = None,
+    lon_field: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read any supported file into a GeoDataFrame, CRS as the file states it (maybe none).
+
+    ``layer`` picks a layer of a multi-layer file (GeoPackage, KML); ``lat_field`` and
+    ``lon_field`` name the coordinate columns of a CSV when they are not called lat/lon.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFile(f"no such file: {path}")
+    check_size(path, settings)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_csv_points(path, lat_field=lat_field, lon_field=lon_field)
+    if suffix == ".zip":
+        return _read_zipped_shapefile(path, layer)
+    if suffix == ".sql":
+        from geo.sources.cahyadsn import read_upstream_sql  # noqa: PLC0415
+
+        return read_upstream_sql(path)
+    if suffix not in VECTOR_SUFFIXES:
+        raise UnreadableFile(
+            f"{path.name}: unsupported format {suffix or '(no extension)'}; use GeoJSON, "
+            "GeoPackage, a zipped Shapefile, KML, CSV with lat/lon columns, or the upstream .sql"
+        )
+    return _read_vector(path, path.name, layer)
+
+
+def _read_vector(path: Path | str, label: str, layer: str | None) -> gpd.GeoDataFrame:
+    layer = layer or _single_layer(path, label)
+    try:
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+        raise UnreadableFile(f"{label}: cannot be read ({_gdal_reason(exc)})") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name is None:
+        raise UnreadableFile(f"{label}: has no geometry column")
+    return gdf
+
+
+def _single_layer(path: Path | str, label: str) -> str | None:
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception as exc:
+        raise UnreadableFile(f"{label}: cannot be read ({_gdal_reason(exc)})") from exc
+    if len(layers) == 0:
+        raise UnreadableFile(f"{label}: holds no layer")
+    spatial = [str(name) for name, gtype in layers if gtype is not None]
+    if len(spatial) > 1:
+        raise UnreadableFile(
+            f"{label}: holds {len(spatial)} layers ({', '.join(spatial)}); choose one with --layer"
+        )
+    return spatial[0] if spatial else str(layers[0][0])
+
+
+def _gdal_reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"\s+", " ", text)[:300]
+
+
+def _read_zipped_shapefile(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except zipfile.BadZipFile as exc:
+        raise UnreadableFile(f"{path.name}: not a valid zip archive") from exc
+    shps = [n for n in names if n.lower().endswith(".shp")]
+    if not shps:
+        raise UnreadableFile(f"{path.name}: the zip holds no .shp file")
+    if layer is None and len(shps) > 1:
+        raise UnreadableFile(
+            f"{path.name}: holds {len(shps)} shapefiles ({', '.join(shps)}); choose one with --layer"
+        )
+    shp = next((n for n in shps if Path(n).stem == layer), shps[0]) if layer else shps[0]
+    stem = shp[: -len(".shp")]
+    missing = [ext for ext in (".shx", ".dbf") if not any(n.lower() == (stem + ext).lower() for n in names)]
+    if missing:
+        raise UnreadableFile(f"{path.name}: {shp} lacks its {' and '.join(missing)} part(s)")
+    gdf = _read_vector(f"/vsizip/{path}/{shp}", f"{path.name}:{shp}", None)
+    has_prj = any(n.lower() == (stem + ".prj").lower() for n in names)
+    gdf.attrs["crs_note"] = None if has_prj else f"{shp} has no .prj file"
+    return gdf
+
+
+def _find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str:
+    lowered = {c.lower(): c for c in columns}
+    if wanted is not None:
+        if wanted in columns:
+            return wanted
+        raise UnreadableFile(f"CSV has no column {wanted!r} for {what}; columns: {', '.join(columns)}")
+    for name in candidates:
+        if name in lowered:
+            return lowered[name]
+    raise UnreadableFile(
+        f"CSV has no {what} column (looked for {', '.join(candidates)}); name it with "
+        f"--{'lat' if what == 'latitude' else 'lon'}-field. Columns: {', '.join(columns)}"
+    )
+
+
+def read_csv_points(
+    path: Path, *, lat_field: str | None = None, lon_field: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read a CSV with latitude/longitude columns as points (CRS left unset: see validation).
+
+    A row whose coordinates are blank or not numbers gets an empty geometry, so validation
+    reports it by its row index instead of the whole file failing here.
+    """
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UnreadableFile(f"{path.name}: not a readable CSV ({exc})") from exc
+    columns = list(df.columns)
+    lat_col = _find_column(columns, lat_field, LAT_NAMES, "latitude")
+    lon_col = _find_column(columns, lon_field, LON_NAMES, "longitude")
+    lat = pd.to_numeric(df[lat_col].str.replace(",", ".", regex=False), errors="coerce")
+    lon = pd.to_numeric(df[lon_col].str.replace(",", ".", regex=False), errors="coerce")
+    points = shapely.points(lon.to_numpy(), lat.to_numpy())
+    points[(lat.isna() | lon.isna()).to_numpy()] = shapely.Point()
+    gdf = gpd.GeoDataFrame(df.drop(columns=[lat_col, lon_col]), geometry=points, crs=None)
+    gdf.attrs["coordinate_fields"] = {"lat": lat_col, "lon": lon_col}
+    gdf.attrs["crs_note"] = "CSV coordinates are read as WGS 84 longitude/latitude"
+    return gdf
