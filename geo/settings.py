@@ -42,3 +42,6 @@ class BoundarySourceSettings(BaseSettings):
     mirror_dir: Path | None = None
     """A local directory holding upstream files by their upstream name; tried before the network."""
     timeout_s: float = Field(default=20.0, gt=0)
+    base_url: str | None = None
+    """Replaces the upstream host (``https://raw.githubusercontent.com/<owner>/<repo>/``), e.g. for
+    an internal mirror served over HTTP."""

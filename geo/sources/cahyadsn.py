@@ -502,7 +502,7 @@ def fetch_regency(
     settings = settings or BoundarySourceSettings()
     manifest = load_manifest()
     expected = manifest.sha256.get(code)
-    url = manifest.url(code, base_url)
+    url = manifest.url(code, base_url or settings.base_url)
     cached = settings.cache_dir / f"{manifest.commit[:12]}_{manifest.upstream_name(code)}"
 
     def result(origin: Literal["mirror", "cache", "network"], digest: str) -> FetchResult:

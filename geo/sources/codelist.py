@@ -16,7 +16,8 @@ import pandas as pd
 
 from geo.codes import InvalidCode, kind_of, level_of, normalize_code, parent_of
 from geo.errors import UnreadableFile
-from geo.sources.cahyadsn import iter_insert_rows, load_text
+from geo.settings import BoundarySourceSettings
+from geo.sources.cahyadsn import _download, iter_insert_rows, load_text
 
 CODE_LIST_COLUMNS = ("code", "name", "level", "kind", "parent_code")
 CODE_LIST_TABLE = "wilayah"
@@ -119,3 +120,35 @@ def _check_rows(codes: list[str], names: Sequence[object], lines: list[int], lab
 def _under(codes: Iterable[str], prefix: str) -> list[bool]:
     below = prefix + "."
     return [c == prefix or c.startswith(below) for c in codes]
+
+
+UPSTREAM_COMMIT = "b7ad440a1322e7be3189a16a8cac35f7d4c3d7f7"
+"""Pinned commit of cahyadsn/wilayah (MIT), whose ``db/wilayah.sql`` is the national code list."""
+UPSTREAM_URL = "https://raw.githubusercontent.com/cahyadsn/wilayah/{commit}/db/wilayah.sql"
+MIRROR_NAMES = ("wilayah.sql", "kode_wilayah.csv")
+
+
+def fetch_code_list(
+    *,
+    settings: BoundarySourceSettings | None = None,
+    mirror_dir: Path | None = None,
+    base_url: str | None = None,
+) -> Path:
+    """Local path of the Kemendagri code list: cache, then a mirror folder, then the network.
+
+    A mirror may hold the upstream ``wilayah.sql`` or the ``kode_wilayah.csv`` form. The
+    project knows no checksum for this file, so none is checked. Raises
+    :class:`~geo.errors.SourceUnavailable` when none of the three has it.
+    """
+    settings = settings or BoundarySourceSettings()
+    cached = settings.cache_dir / f"{UPSTREAM_COMMIT[:12]}_wilayah.sql"
+    if cached.is_file():
+        return cached
+    for folder in (mirror_dir, settings.mirror_dir):
+        for name in MIRROR_NAMES if folder else ():
+            if (Path(folder) / name).is_file():
+                return Path(folder) / name
+    base = base_url or settings.base_url or UPSTREAM_URL.split("{commit}")[0]
+    url = f"{base}{UPSTREAM_COMMIT}/db/wilayah.sql"
+    _download(url, cached, None, settings.timeout_s, None, "")
+    return cached
