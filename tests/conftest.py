@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,16 @@ def gpkg_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class PostgisServer:
+    """The throwaway cluster: an AUTOCOMMIT admin engine and the template database's name."""
+
+    admin: Engine
+    template: str
+
+
 @pytest.fixture(scope="session")
-def postgis_admin() -> Iterator[Engine]:
+def postgis_admin() -> Iterator[PostgisServer]:
     url = os.environ.get("PETADESA_TEST_POSTGIS_URL")
     if not url:
         _missing("PETADESA_TEST_POSTGIS_URL is not set: run the tests through scripts/test.sh")
@@ -63,17 +72,17 @@ def postgis_admin() -> Iterator[Engine]:
     engine = make_engine(str(make_url(url).set(database=template)))
     init_schema(engine)
     engine.dispose()
-    admin.info["template"] = template
-    yield admin
+    yield PostgisServer(admin, template)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _postgis_engine(admin: Engine) -> Iterator[Engine]:
+def _postgis_engine(server: PostgisServer) -> Iterator[Engine]:
     name = f"petadesa_test_{uuid.uuid4().hex[:12]}"
+    admin = server.admin
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{admin.info["template"]}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.template}"'))
     engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
     yield engine
     engine.dispose()
