@@ -1,0 +1,1 @@
+"""The ``petadesa`` command line: thin wrappers around geo/ (and later maps/ and api/)."""

@@ -1,0 +1,361 @@
+"""``petadesa``: build and query the village registry from the shell.
+
+Exit codes: 0 success; 1 the input was refused (nothing written); 2 wrong usage;
+3 a source could not be reached; 4 the database or a setting cannot be used.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from cli.output import console, err_console, print_json, print_link, print_report
+from geo.errors import ConfigurationError, ImportRejected, PetadesaError, SourceUnavailable
+
+EXIT_REFUSED, EXIT_SOURCE, EXIT_DATABASE = 1, 3, 4
+EPILOG = ("Database: --database URL or PETADESA_DATABASE_URL; default gpkg:///petadesa.gpkg in the "
+          "working directory. Exit codes: 0 ok, 1 input refused (nothing written), 2 usage, "
+          "3 source unreachable, 4 database or setting unusable.")
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich", epilog=EPILOG, add_completion=False,
+                  help="Petadesa: the village registry (desa/kelurahan boundaries and their assets).")
+codes_app = typer.Typer(no_args_is_help=True, help="The Kemendagri code list (kode wilayah).")
+boundaries_app = typer.Typer(no_args_is_help=True, help="Administrative boundaries, province to village.")
+assets_app = typer.Typer(no_args_is_help=True, help="Asset layers: towers, fibre, destinations, products...")
+app.add_typer(codes_app, name="codes")
+app.add_typer(boundaries_app, name="boundaries")
+app.add_typer(assets_app, name="assets")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    """Options given before the subcommand, kept on the click context of one invocation."""
+
+    def __init__(self, database: str | None = None, verbose: bool = False) -> None:
+        self.database, self.verbose = database, verbose
+        self._engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        """The registry's engine, creating the schema on first use."""
+        if self._engine is None:
+            from geo.db import init_schema, make_engine, schema_exists  # noqa: PLC0415
+
+            self._engine = make_engine(self.database)
+            if not schema_exists(self._engine):
+                init_schema(self._engine)
+        return self._engine
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+_current = State()
+
+
+def current() -> State:
+    """The state of the running invocation (set by the top-level options)."""
+    return _current
+
+
+@app.callback()
+def main_options(
+    database: Annotated[str | None, typer.Option("--database", "-d", envvar="PETADESA_DATABASE_URL",
+                                                  help="gpkg:///file.gpkg or postgresql+psycopg://...")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks of errors.")] = False,
+) -> None:
+    """Petadesa: the village registry (desa/kelurahan boundaries and their assets)."""
+    global _current
+    _current.close()  # a previous invocation in the same process (tests, notebooks)
+    _current = State(database, verbose)
+
+
+def handle_errors(func: F) -> F:
+    """Turn the errors a user can fix into one plain sentence and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ImportRejected as exc:
+            if kwargs.get("as_json"):
+                print_json({"error": exc.code, "message": str(exc), "report": exc.report.to_dict()})
+            else:
+                print_report(exc.report, title="Import refused")
+                err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(EXIT_REFUSED) from None
+        except (SourceUnavailable, ConfigurationError, OperationalError, ProgrammingError,
+                PetadesaError, ValueError) as exc:
+            if current().verbose:
+                raise
+            code = _exit_code(exc)
+            err_console.print(f"[red]error:[/red] {_message(exc)}", markup=True)
+            raise typer.Exit(code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _exit_code(exc: Exception) -> int:
+    if isinstance(exc, SourceUnavailable):
+        return EXIT_SOURCE
+    if isinstance(exc, ConfigurationError | OperationalError | ProgrammingError):
+        return EXIT_DATABASE
+    return EXIT_REFUSED
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, OperationalError | ProgrammingError):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        return f"cannot use the database: {reason}"
+    return str(exc)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@app.command()
+@handle_errors
+def init() -> None:
+    """Create the registry (or upgrade its schema) in the chosen database."""
+    from geo.db import init_schema  # noqa: PLC0415
+    from geo.summary import describe_database  # noqa: PLC0415
+
+    engine = current().engine()
+    init_schema(engine)
+    console.print(f"registry ready: {describe_database(engine)}")
+
+
+@codes_app.command("import")
+@handle_errors
+def codes_import(
+    path: Annotated[Path, typer.Argument(help="kode_wilayah CSV (kode,nama,...) or upstream wilayah.sql.")],
+    prefix: Annotated[str | None, typer.Option(help="Keep only codes under this one, e.g. 35.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load the official Kemendagri code list (names parent areas, refuses unknown codes)."""
+    from geo.boundaries import import_code_list  # noqa: PLC0415
+
+    with console.status(f"loading code list {path.name}..."):
+        report = import_code_list(current().engine(), path, prefix=prefix)
+    print_json(report.to_dict()) if as_json else print_report(report, title=f"Code list {path.name}")
+
+
+ImportOptions = dict[str, Any]
+
+
+@boundaries_app.command("import")
+@handle_errors
+def boundaries_import(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or upstream .sql.")],
+    code_field: Annotated[str | None, typer.Option(help="Column holding the Kemendagri code.")] = None,
+    name_field: Annotated[str | None, typer.Option(help="Column holding the area's name.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that names none, e.g. EPSG:32749.")] = None,
+    source: Annotated[str | None, typer.Option(help="Provenance recorded on every row.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Import the valid features, report the refused.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import boundaries; the level (province to village) is read from each code.
+
+    Invalid geometries are repaired and reported. Parents the file lacks are dissolved from
+    their children and named from the code list. One transaction: a refused feature means
+    nothing is written, unless --skip-invalid.
+    """
+    from geo.boundaries import import_boundaries  # noqa: PLC0415
+
+    with console.status(f"importing boundaries from {path.name}..."):
+        report = import_boundaries(current().engine(), path, code_field=code_field, name_field=name_field,
+                                   layer=layer, assume_crs=crs, source_name=source, skip_invalid=skip_invalid)
+    print_json(report.to_dict()) if as_json else print_report(report, title=f"Boundaries {path.name}")
+
+
+@boundaries_app.command("fetch")
+@handle_errors
+def boundaries_fetch(
+    regency: Annotated[str, typer.Argument(help="Regency code, e.g. 35.07 (Kabupaten Malang).")],
+    mirror: Annotated[Path | None, typer.Option(envvar="PETADESA_BOUNDARY_MIRROR_DIR",
+                                                help="Local folder holding upstream files.")] = None,
+    do_import: Annotated[bool, typer.Option("--import/--no-import", help="Import after fetching.")] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Fetch a regency's village boundaries from cahyadsn/wilayah_boundaries at a pinned commit.
+
+    Tries the cache, then --mirror, then the network; checks the checksum the project knows.
+    """
+    from geo.sources.cahyadsn import fetch_regency, load_manifest  # noqa: PLC0415
+
+    result = _fetch_with_progress(fetch_regency, regency, mirror)
+    console.print(f"fetched {result.path} (from {result.origin}, sha256 "
+                  f"{'verified' if result.verified else 'not known to the project'})")
+    if do_import:
+        from geo.boundaries import import_boundaries  # noqa: PLC0415
+
+        with console.status("importing..."):
+            report = import_boundaries(current().engine(), result.path, source_name="cahyadsn/wilayah_boundaries",
+                                       source_version=load_manifest().commit)
+        print_json(report.to_dict()) if as_json else print_report(report, title=f"Boundaries {regency}")
+
+
+def _fetch_with_progress(fetch: Callable[..., Any], regency: str, mirror: Path | None) -> Any:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn  # noqa: PLC0415
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(f"fetching {regency}", total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return fetch(regency, mirror_dir=mirror, progress=update)
+
+
+def _parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not COLUMN=VALUE", param_hint=option)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@assets_app.command("import")
+@handle_errors
+def assets_import(
+    layer_name: Annotated[str, typer.Argument(metavar="LAYER", help="tower, fibre_route, fibre_node, hotspot, "
+                                              "destination, product_site or facility.")],
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV (lat/lon).")],
+    map_fields: Annotated[list[str] | None, typer.Option("--map", help="LAYER_COLUMN=FILE_COLUMN, repeatable.")] = None,
+    set_values: Annotated[list[str] | None, typer.Option("--set", help="COLUMN=VALUE where the file has none.")] = None,
+    lat_field: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
+    lon_field: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that names none.")] = None,
+    source: Annotated[str | None, typer.Option(help="Provenance; with the id, the key for re-imports.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Import the valid features, report the refused.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import an asset layer and link every feature to its village.
+
+    Columns are matched by name (Indonesian names too: nama, kategori, harga_tiket...);
+    `petadesa assets layers` lists them. Re-importing the same file changes nothing.
+    """
+    from geo.assets import import_assets  # noqa: PLC0415
+
+    with console.status(f"importing {layer_name} from {path.name}..."):
+        report = import_assets(current().engine(), layer_name, path, field_map=_parse_pairs(map_fields, "--map"),
+                               defaults=_parse_pairs(set_values, "--set"), lat_field=lat_field,
+                               lon_field=lon_field, layer_name=layer, assume_crs=crs, source_name=source,
+                               skip_invalid=skip_invalid)
+    print_json(report.to_dict()) if as_json else print_report(report, title=f"{layer_name} {path.name}")
+
+
+@assets_app.command("layers")
+def assets_layers() -> None:
+    """List the asset layers and the columns a file can fill."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from geo.assets import layer_columns  # noqa: PLC0415
+    from geo.models import ASSET_LAYERS  # noqa: PLC0415
+
+    table = Table("layer", "title", "geometry", "columns")
+    for name, info in ASSET_LAYERS.items():
+        table.add_row(name, f"{info.title} / {info.title_id}", info.model.geometry_type,
+                      ", ".join(layer_columns(name)))
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def link(
+    layers: Annotated[list[str] | None, typer.Option("--layer", help="Only this layer (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Link every asset to its village again (after boundaries changed)."""
+    from geo.db import transaction  # noqa: PLC0415
+    from geo.linking import link_assets  # noqa: PLC0415
+
+    with console.status("linking assets to villages..."), transaction(current().engine()) as session:
+        result = link_assets(session, layers or None).to_dict()
+    print_json(result) if as_json else print_link(result)
+
+
+@app.command()
+@handle_errors
+def summary(
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Counts per level and layer, what was derived or repaired, and the gaps."""
+    from geo.summary import registry_summary  # noqa: PLC0415
+
+    data = registry_summary(current().engine(), regency=regency)
+    if as_json:
+        print_json(data)
+    else:
+        from cli.output import print_summary  # noqa: PLC0415
+
+        print_summary(data)
+
+
+@app.command()
+@handle_errors
+def quickstart(
+    regency: Annotated[str, typer.Option(help="Regency to build, e.g. 35.07 (Kab. Malang), 35.79 (Kota Batu).")
+                       ] = "35.07",
+    data_dir: Annotated[Path | None, typer.Option(envvar="PETADESA_DATA_DIR", help="Folder of real public data "
+                                                  "(default: ../shared/data beside the repository).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The main job: build a registry of one regency, ready to explore.
+
+    Real boundaries from the pinned upstream file (cache, mirror in the data folder, or
+    network) with the code list; real asset files where the project knows some; seeded sample
+    features (source=sample) for the other layers. With no network and no mirror a seeded
+    sample region stands in, so this always completes.
+    """
+    from geo.demo import build_demo_registry, default_data_dir  # noqa: PLC0415
+    from geo.summary import registry_summary  # noqa: PLC0415
+
+    engine = current().engine()
+    with console.status("building the registry...") as status:
+        result = build_demo_registry(engine, regency=regency, data_dir=data_dir or default_data_dir(),
+                                     step=lambda msg: status.update(msg + "..."))
+    data = registry_summary(engine, regency=result.regency)
+    if as_json:
+        print_json({"regency": result.regency, "sample_region": result.sample_region, "notes": result.notes,
+                    "imports": [r.to_dict() for r in result.reports], "summary": data})
+        return
+    _print_quickstart(result, data)
+
+
+def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
+    from cli.output import print_summary  # noqa: PLC0415
+
+    for report in result.reports:
+        repaired, refused = len(report.repaired), len(report.errors)
+        console.print(f"{report.target:<13} {Path(report.path).name:<45} read {report.read:>5}, inserted "
+                      f"{report.inserted:>5}, updated {report.updated:>4}, unchanged {report.unchanged:>5}, "
+                      f"repaired {repaired}, refused {refused}", markup=False)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    print_summary(data)
+    console.print("\n[bold]Next:[/bold] petadesa summary --json | petadesa assets layers | "
+                  "petadesa assets import LAYER FILE | open the .gpkg in QGIS")
+
+
+def main() -> None:
+    """Entry point of the ``petadesa`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Printing reports for people (rich tables) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from geo.report import ImportReport, Severity
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+MAX_LISTED = 20
+
+
+def print_json(data: Any) -> None:
+    """Write JSON to stdout (dates and other values as strings)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def print_report(report: ImportReport, *, title: str) -> None:
+    """Counts, then refused features, repairs and warnings, a bounded number of each."""
+    table = Table(title=title, show_header=True, header_style="bold")
+    for name in ("read", "inserted", "updated", "unchanged", "rejected"):
+        table.add_column(name, justify="right")
+    table.add_row(*(str(getattr(report, n)) for n in ("read", "inserted", "updated", "unchanged", "rejected")))
+    console.print(table)
+    if report.derived:
+        derived = ", ".join(f"{n} {level}" for level, n in report.derived.items())
+        console.print(f"parent areas dissolved from their children: {derived}")
+    _print_issues("refused", report.errors, "red")
+    _print_issues("repaired", report.repaired, "yellow")
+    _print_issues("warnings", report.warnings, "cyan")
+    if report.link:
+        print_link(report.link)
+
+
+def _print_issues(label: str, issues: list, colour: str) -> None:
+    if not issues:
+        return
+    console.print(f"[{colour}]{label} ({len(issues)}):[/{colour}]")
+    for issue in issues[:MAX_LISTED]:
+        console.print(f"  {issue}", markup=False)
+    if len(issues) > MAX_LISTED:
+        console.print(f"  ... and {len(issues) - MAX_LISTED} more (use --json for all)")
+
+
+def print_link(link: dict[str, Any]) -> None:
+    """One line per layer, then assets outside every village and disagreeing claims."""
+    for layer, counts in link.get("layers", {}).items():
+        console.print(f"linked {layer}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    outside = link.get("outside", [])
+    if outside:
+        console.print(f"[yellow]assets in no village ({len(outside)}):[/yellow]")
+        for item in outside[:MAX_LISTED]:
+            console.print(f"  {item}", markup=False)
+    mismatched = link.get("mismatched", [])
+    if mismatched:
+        console.print(f"[yellow]assets in another village than their source claims ({len(mismatched)}):[/yellow]")
+        for item in mismatched[:MAX_LISTED]:
+            console.print(f"  {item}", markup=False)
+
+
+def severity_counts(report: ImportReport) -> dict[str, int]:
+    """Number of findings per severity."""
+    return {str(s): sum(1 for i in report.issues if i.severity is s) for s in Severity}
+
+
+def print_summary(data: dict[str, Any]) -> None:
+    """The registry summary as two tables and a few lines."""
+    console.print(f"[bold]Registry:[/bold] {data['database']}")
+    areas = Table("level", "count", "derived", "repaired", "sample", "area km²", title="Administrative areas")
+    for level, row in data["areas"].items():
+        areas.add_row(level, *(str(row[k]) for k in ("count", "derived", "repaired", "sample")),
+                      f"{row['area_km2']:,.1f}")
+    console.print(areas)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in data["villages_by_kind"].items())
+    console.print(f"villages: {kinds or 'none'}")
+    layers = Table("layer", "features", "linked", "unlinked", "sample", title="Asset layers")
+    for name, row in data["layers"].items():
+        layers.add_row(name, *(str(row[k]) for k in ("count", "linked", "unlinked", "sample")))
+    console.print(layers)
+    gaps = data["villages_without"]
+    console.print(f"villages without a destination: {gaps['destination']}; "
+                  f"without a product site: {gaps['product_site']}")

@@ -1,0 +1,307 @@
+"""Importing asset layers: towers, fibre, hotspots, destinations, product sites, facilities.
+
+A file's columns are matched to the layer's columns by name, including common Indonesian
+names (``nama``, ``kategori``, ``harga_tiket``...). Values are typed and checked per field; a
+refused value names the feature and the field. The upsert key is ``(source, source_id)``:
+``source_id`` comes from an id column, or else from a digest of the feature's name and
+position, so importing the same file twice changes nothing. Every import is one transaction,
+and the imported features are linked to their villages in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Date, Engine, Float, func, select, tuple_
+from sqlalchemy.orm import Session
+
+import geopandas as gpd
+
+from geo.codes import InvalidCode, normalize_code
+from geo.db import transaction
+from geo.errors import ImportRejected, UnknownLayer
+from geo.models import ASSET_LAYERS, Asset
+from geo.readers import read_features
+from geo.report import ImportReport, Severity
+from geo.settings import ImportSettings
+from geo.storage import changed_fields, insert_rows, same_geometry, update_rows
+from geo.validation import clean_geometries, to_wgs84
+
+BASE_COLUMNS = {"id", "source", "created_at", "updated_at", "version", "village_code", "geom"}
+ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("nama", "namobj", "nama_lokasi", "title", "nama_desa"),
+    "source_id": ("id", "fid", "objectid", "site_id", "kode_aset"),
+    "claimed_village_code": ("village_code", "kode_desa", "kode_kemendagri", "kode_wilayah"),
+    "operator": ("operator_name", "penyelenggara"),
+    "technologies": ("technology", "teknologi", "tech"),
+    "height_m": ("height", "tinggi", "tinggi_m"),
+    "commissioned_on": ("commissioned", "tanggal_operasi"),
+    "node_type": ("jenis_node", "type"),
+    "provider": ("penyedia", "operator"),
+    "bandwidth_mbps": ("bandwidth", "kecepatan_mbps"),
+    "category": ("kategori", "jenis"),
+    "description": ("deskripsi", "keterangan", "address", "alamat"),
+    "facilities": ("fasilitas",),
+    "opening_hours": ("jam_buka", "jam_operasional"),
+    "ticket_price_idr": ("harga_tiket", "tiket", "ticket_price"),
+    "contact": ("kontak", "telepon", "phone"),
+    "photo_links": ("foto", "photo", "photos"),
+    "product": ("produk", "komoditas"),
+    "producer": ("produsen", "pemilik", "pelaku_usaha"),
+    "certifications": ("sertifikasi", "sertifikat"),
+    "facility_type": ("jenis_fasilitas", "remark", "tipe"),
+    "internet_status": ("internet", "status_internet"),
+}
+TECHNOLOGIES = ("2G", "3G", "4G", "5G")
+TOWER_STATUS = ("planned", "on-air")
+RANGES = {"height_m": (0.0, 300.0), "bandwidth_mbps": (0.0, 100_000.0), "ticket_price_idr": (0.0, 1e9)}
+
+
+@dataclass
+class _Column:
+    name: str
+    source: str | None
+    kind: str  # text, float, date
+
+
+def layer_columns(layer: str) -> list[str]:
+    """Columns a file can fill for a layer, ``name`` and ``source_id`` first."""
+    model = layer_model(layer)
+    own = [c.name for c in model.__table__.columns if c.name not in BASE_COLUMNS]
+    return ["name", "source_id", "claimed_village_code", *(c for c in own if c not in
+                                                           ("name", "source_id", "claimed_village_code"))]
+
+
+def layer_model(layer: str) -> type[Asset]:
+    """The model of an asset layer, or :class:`~geo.errors.UnknownLayer`."""
+    try:
+        return ASSET_LAYERS[layer].model
+    except KeyError:
+        raise UnknownLayer(f"unknown layer {layer!r}; layers: {', '.join(ASSET_LAYERS)}") from None
+
+
+def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) -> list[_Column]:
+    model = layer_model(layer)
+    lowered = {c.lower(): c for c in columns}
+    taken: set[str] = set()
+    out = []
+    for name in layer_columns(layer):
+        source = field_map.get(name)
+        if source is None:
+            for candidate in (name, *ALIASES.get(name, ())):
+                if candidate in lowered and lowered[candidate] not in taken:
+                    source = lowered[candidate]
+                    break
+        if source is not None:
+            taken.add(source)
+        col_type = model.__table__.columns[name].type
+        kind = "float" if isinstance(col_type, Float) else "date" if isinstance(col_type, Date) else "text"
+        out.append(_Column(name, source, kind))
+    return out
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or (
+        isinstance(value, str) and value.strip() in ("", "-"))
+
+
+def _coerce(column: _Column, value: Any) -> Any:
+    """Typed value, or raise ValueError with a reason that names what was wrong."""
+    if column.kind == "float":
+        number = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
+        low, high = RANGES.get(column.name, (-np.inf, np.inf))
+        if not low <= number <= high:
+            raise ValueError(f"{number:g} is outside {low:g}..{high:g}")
+        return number
+    if column.kind == "date":
+        if isinstance(value, dt.datetime | pd.Timestamp):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value).strip()[:10])
+    text = str(value).strip()
+    if column.name == "claimed_village_code":
+        return normalize_code(text)
+    if column.name == "technologies":
+        return _technologies(text)
+    return text
+
+
+def _technologies(text: str) -> str:
+    tokens = {t.strip().upper().replace("LTE", "4G") for t in text.replace(";", ",").replace("/", ",").split(",")}
+    tokens.discard("")
+    unknown = tokens - set(TECHNOLOGIES)
+    if unknown:
+        raise ValueError(f"unknown technology {', '.join(sorted(unknown))}; use {', '.join(TECHNOLOGIES)}")
+    return ",".join(t for t in TECHNOLOGIES if t in tokens)
+
+
+def _tower_status(text: str) -> str:
+    value = text.strip().lower().replace(" ", "-").replace("_", "-")
+    value = {"onair": "on-air", "aktif": "on-air", "rencana": "planned"}.get(value, value)
+    if value not in TOWER_STATUS:
+        raise ValueError(f"status {text!r} is not one of {', '.join(TOWER_STATUS)}")
+    return value
+
+
+def _content_id(name: Any, geom: Any) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    digest.update(str(name).encode())
+    digest.update(shapely.to_wkb(shapely.set_precision(geom, 1e-7)) if geom is not None else b"")
+    return "sha1:" + digest.hexdigest()[:16]
+
+
+def import_assets(
+    engine: Engine,
+    layer: str,
+    source: str | Path | gpd.GeoDataFrame,
+    *,
+    source_name: str | None = None,
+    field_map: dict[str, str] | None = None,
+    defaults: dict[str, str] | None = None,
+    layer_name: str | None = None,
+    assume_crs: str | None = None,
+    lat_field: str | None = None,
+    lon_field: str | None = None,
+    skip_invalid: bool = False,
+    settings: ImportSettings | None = None,
+) -> ImportReport:
+    """Import one asset layer from a file or a GeoDataFrame and link it to villages.
+
+    ``field_map`` maps layer columns to file columns when names do not match;
+    ``defaults`` fills a layer column where the file has no value (``facility_type`` =
+    ``village_office`` for a list of village offices). Raises
+    :class:`~geo.errors.ImportRejected` (nothing written) when a feature is refused, unless
+    ``skip_invalid``.
+    """
+    model = layer_model(layer)
+    if isinstance(source, gpd.GeoDataFrame):
+        gdf, label = source, source.attrs.get("label", "<GeoDataFrame>")
+    else:
+        gdf = read_features(source, layer=layer_name, settings=settings, lat_field=lat_field,
+                            lon_field=lon_field)
+        label = str(source)
+    report = ImportReport(target=layer, path=label, read=len(gdf))
+    gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
+    columns = _match_columns(layer, [c for c in gdf.columns if c != gdf.geometry.name], field_map or {})
+    _warn_unused(gdf, columns, report)
+    geoms = clean_geometries(gdf.geometry, model.geometry_type, report)
+    origin = source_name or f"file:{Path(label).name}"
+    rows = _build_rows(gdf, columns, geoms, defaults or {}, origin, layer, report)
+    report.rejected = len(report.rejected_indexes())
+    if report.rejected and not skip_invalid:
+        raise ImportRejected(f"{report.rejected} of {report.read} features refused; nothing was imported",
+                             report)
+    with transaction(engine) as session:
+        changed_ids = _upsert(session, model, rows, report)
+        from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
+
+        link = link_assets(session, [layer], ids={layer: changed_ids})
+        report.link = link.to_dict()
+    report.committed = True
+    return report
+
+
+def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportReport) -> None:
+    used = {c.source for c in columns if c.source} | {"source", gdf.geometry.name}
+    unused = [c for c in gdf.columns if c not in used]
+    if unused:
+        report.add(Severity.WARNING, f"columns not stored (no matching layer column): {', '.join(unused)}")
+
+
+def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray, defaults: dict[str, str],
+                origin: str, layer: str, report: ImportReport) -> list[dict[str, Any]]:
+    records = gdf.drop(columns=gdf.geometry.name).to_dict("records")
+    per_row_source = "source" in gdf.columns
+    seen: dict[tuple[str, str], int] = {}
+    rows = []
+    for i, (record, geom) in enumerate(zip(records, geoms, strict=True)):
+        row = _typed_row(i, record, columns, defaults, layer, report)
+        if row is None or geom is None:
+            continue
+        row["source"] = str(record["source"]) if per_row_source and not _blank(record["source"]) else origin
+        row["source_id"] = row.get("source_id") or _content_id(row.get("name"), geom)
+        row["name"] = row.get("name") or row["source_id"]
+        key = (row["source"], row["source_id"])
+        if key in seen:
+            report.add(Severity.ERROR, f"duplicate id {row['source_id']!r} (also feature {seen[key]})",
+                       index=i, feature_id=row["source_id"], field="source_id")
+            continue
+        seen[key] = i
+        row["geom"] = geom
+        row["_index"] = i
+        rows.append(row)
+    return rows
+
+
+def _typed_row(i: int, record: dict[str, Any], columns: list[_Column], defaults: dict[str, str], layer: str,
+               report: ImportReport) -> dict[str, Any] | None:
+    row: dict[str, Any] = {}
+    ok = True
+    for column in columns:
+        value = record.get(column.source) if column.source else None
+        if _blank(value):
+            value = defaults.get(column.name)
+        if _blank(value):
+            row[column.name] = None
+            continue
+        try:
+            row[column.name] = _typed_value(column, value, layer)
+        except (ValueError, InvalidCode) as exc:
+            report.add(Severity.ERROR, f"{exc}", index=i, feature_id=record.get("source_id") or record.get("id"),
+                       field=column.source or column.name)
+            ok = False
+    return row if ok else None
+
+
+def _typed_value(column: _Column, value: Any, layer: str) -> Any:
+    if column.name == "status" and layer == "tower":
+        return _tower_status(str(value))
+    if column.kind == "text" and column.name not in ("claimed_village_code", "technologies"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return str(value).strip()
+    return _coerce(column, value)
+
+
+def _upsert(session: Session, model: type[Asset], rows: list[dict[str, Any]], report: ImportReport) -> list[int]:
+    fields = [c for c in rows[0] if c not in ("geom", "_index")] if rows else []
+    existing = _existing(session, model, [(r["source"], r["source_id"]) for r in rows], fields)
+    inserts, updates = [], []
+    for row in rows:
+        clean = {k: v for k, v in row.items() if k != "_index"}
+        old = existing.get((row["source"], row["source_id"]))
+        if old is None:
+            inserts.append(clean)
+        elif changed_fields(old, clean, fields) or not same_geometry(old["geom"], clean["geom"]):
+            updates.append({**clean, "id": old["id"], "version": old["version"]})
+        else:
+            report.unchanged += 1
+    insert_rows(session, model, inserts, "geom")
+    update_rows(session, model, updates, "geom")
+    report.inserted, report.updated = len(inserts), len(updates)
+    keys = [(r["source"], r["source_id"]) for r in (*inserts, *updates)]
+    return [row["id"] for row in _existing(session, model, keys, []).values()]
+
+
+def _existing(session: Session, model: type[Asset], keys: list[tuple[str, str]], fields: list[str],
+              ) -> dict[tuple[str, str], dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    cols = [model.id, model.version, model.source, model.source_id,
+            *(getattr(model, f) for f in fields if f not in ("source", "source_id")),
+            func.ST_AsBinary(model.geom).label("wkb")]
+    for start in range(0, len(keys), 2000):
+        chunk = keys[start : start + 2000]
+        stmt = select(*cols).where(tuple_(model.source, model.source_id).in_(chunk))
+        for row in session.execute(stmt).mappings():
+            item = dict(row)
+            item["geom"] = shapely.from_wkb(bytes(item.pop("wkb")))
+            out[(item["source"], item["source_id"])] = item
+    return out

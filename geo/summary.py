@@ -1,0 +1,95 @@
+"""A summary of the registry: areas per level and kind, assets per layer, gaps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.orm import Session
+
+from geo.db import is_geopackage, transaction
+from geo.models import AREA_MODELS, ASSET_LAYERS, Village
+
+SAMPLE = "sample"
+
+
+def describe_database(engine: Engine) -> str:
+    """Where the registry is, without a password."""
+    if is_geopackage(engine):
+        return f"GeoPackage {engine.url.database}"
+    return f"PostGIS {engine.url.render_as_string(hide_password=True)}"
+
+
+def registry_summary(engine: Engine, *, regency: str | None = None) -> dict[str, Any]:
+    """Counts per level, per kind, per layer, and villages lacking a destination or product.
+
+    ``regency`` (a code such as ``35.07``) limits villages and assets to that regency.
+    """
+    with transaction(engine) as session:
+        return {
+            "database": describe_database(engine),
+            "regency": regency,
+            "areas": _areas(session, regency),
+            "villages_by_kind": _village_kinds(session, regency),
+            "layers": {name: _layer(session, name, regency) for name in ASSET_LAYERS},
+            "villages_without": {
+                "destination": _villages_without(session, "destination", regency),
+                "product_site": _villages_without(session, "product_site", regency),
+            },
+        }
+
+
+def _in_regency(column: Any, regency: str | None) -> Any:
+    return True if regency is None else column.like(f"{regency}.%")
+
+
+def _areas(session: Session, regency: str | None) -> dict[str, dict[str, int]]:
+    out = {}
+    for level, model in AREA_MODELS.items():
+        where = [model.valid_to.is_(None)]
+        if regency is not None:
+            where.append((model.code == regency) | model.code.like(f"{regency}.%") |
+                         (model.code == regency.split(".")[0]))
+        row = session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((model.source.like("derived%"), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((model.geometry_note.is_not(None) &
+                                             ~model.source.like("derived%"), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((model.source == SAMPLE, 1), else_=0)), 0),
+                func.coalesce(func.sum(model.area_km2), 0.0),
+            ).where(*where)
+        ).one()
+        out[str(level)] = {"count": row[0], "derived": row[1], "repaired": row[2], "sample": row[3],
+                           "area_km2": round(float(row[4]), 2)}
+    return out
+
+
+def _village_kinds(session: Session, regency: str | None) -> dict[str, int]:
+    rows = session.execute(
+        select(Village.kind, func.count()).where(Village.valid_to.is_(None), _in_regency(Village.code, regency))
+        .group_by(Village.kind).order_by(Village.kind)
+    ).all()
+    return {kind: count for kind, count in rows}
+
+
+def _layer(session: Session, name: str, regency: str | None) -> dict[str, int]:
+    model = ASSET_LAYERS[name].model
+    where = [] if regency is None else [model.village_code.like(f"{regency}.%")]
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((model.village_code.is_not(None), 1), else_=0)), 0),
+            func.coalesce(func.sum(case((model.source == SAMPLE, 1), else_=0)), 0),
+        ).where(*where)
+    ).one()
+    return {"count": row[0], "linked": row[1], "unlinked": row[0] - row[1], "sample": row[2]}
+
+
+def _villages_without(session: Session, layer: str, regency: str | None) -> int:
+    model = ASSET_LAYERS[layer].model
+    linked = select(model.village_code).where(model.village_code.is_not(None))
+    return session.scalar(
+        select(func.count()).select_from(Village)
+        .where(Village.valid_to.is_(None), _in_regency(Village.code, regency), Village.code.not_in(linked))
+    )

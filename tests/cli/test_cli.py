@@ -1,0 +1,117 @@
+"""The petadesa command: the main job, exit codes and plain errors, on both backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import EXIT_DATABASE, EXIT_REFUSED, app
+from geo.boundaries import count_areas
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's boundary cache or reaches the network."""
+    monkeypatch.setenv("PETADESA_BOUNDARY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PETADESA_BOUNDARY_BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.delenv("PETADESA_DATA_DIR", raising=False)
+    monkeypatch.delenv("PETADESA_DATABASE_URL", raising=False)
+
+
+def invoke(database_url: str, *args: str):
+    return runner.invoke(app, ["--database", database_url, *args], catch_exceptions=False)
+
+
+def test_quickstart_builds_kab_malang(database_url, engine, shared_data):
+    result = invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["sample_region"] is False
+    summary = data["summary"]
+    assert {level: row["count"] for level, row in summary["areas"].items()} == {
+        "province": 1, "regency": 1, "district": 33, "village": 390}
+    assert summary["villages_by_kind"] == {"desa": 378, "kelurahan": 12}
+    assert summary["areas"]["village"]["area_km2"] == pytest.approx(3473.3, abs=1.0)
+    assert summary["areas"]["district"]["derived"] == 33
+    layers = summary["layers"]
+    assert layers["destination"] == {"count": 9, "linked": 9, "unlinked": 0, "sample": 0}
+    assert layers["facility"]["count"] == 50
+    assert layers["facility"]["sample"] == 0
+    assert layers["tower"]["sample"] == layers["tower"]["count"] == 156
+    assert layers["product_site"]["sample"] == 234
+    assert summary["villages_without"]["destination"] == 390 - _villages_with_destination(engine)
+    # the second run changes nothing
+    again = json.loads(invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--json").output)
+    assert [(r["target"], r["inserted"], r["updated"]) for r in again["imports"]] == [
+        (r["target"], 0, 0) for r in again["imports"]]
+
+
+def _villages_with_destination(engine) -> int:
+    from sqlalchemy import func, select
+
+    from geo.db import transaction
+    from geo.models import Destination
+
+    with transaction(engine) as session:
+        return session.scalar(select(func.count(func.distinct(Destination.village_code))))
+
+
+def test_quickstart_without_network_or_mirror_uses_the_sample_region(database_url, engine):
+    result = invoke(database_url, "quickstart", "--data-dir", "/nonexistent", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["sample_region"] is True
+    assert data["regency"] == "99.01"
+    assert any("real boundaries unavailable" in note and "127.0.0.1:9" in note for note in data["notes"])
+    assert count_areas(engine) == {"province": 1, "regency": 1, "district": 4, "village": 40}
+    assert all(row["count"] == row["sample"] for row in data["summary"]["layers"].values())
+    assert data["summary"]["layers"]["tower"]["count"] == 16
+
+
+def test_refused_import_exits_1_and_writes_nothing(database_url, engine, tmp_path):
+    bad = tmp_path / "bad.geojson"
+    bad.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+                   '{"kode": "35.07.01.2001", "nama": "X"}, "geometry": {"type": "Polygon", '
+                   '"coordinates": [[[-8.0, 112.0], [-8.0, 112.1], [-8.1, 112.1], [-8.0, 112.0]]]}}]}')
+    result = invoke(database_url, "boundaries", "import", str(bad))
+    assert result.exit_code == EXIT_REFUSED
+    assert "swapped order" in result.output
+    assert "Traceback" not in result.output
+    assert count_areas(engine) == {"province": 0, "regency": 0, "district": 0, "village": 0}
+
+
+def test_import_report_as_json_lists_refused_features(database_url, engine, tmp_path):
+    csv = tmp_path / "towers.csv"
+    csv.write_text("id,nama,lat,lon,teknologi,tinggi\n1,A,-8.0,112.6,4G,40\n2,B,-8.0,112.6,6G,40\n")
+    result = invoke(database_url, "assets", "import", "tower", str(csv), "--json")
+    assert result.exit_code == EXIT_REFUSED
+    data = json.loads(result.output)
+    assert data["error"] == "import_rejected"
+    errors = [i for i in data["report"]["issues"] if i["severity"] == "error"]
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "teknologi")]
+    assert "6G" in errors[0]["reason"]
+
+
+def test_unknown_layer_and_bad_database_are_plain_errors(database_url, tmp_path):
+    result = invoke(database_url, "assets", "import", "bridge", str(tmp_path / "x.geojson"))
+    assert result.exit_code == EXIT_REFUSED
+    assert "unknown layer 'bridge'" in result.output
+    result = runner.invoke(app, ["--database", "mysql://x@y/z", "summary"])
+    assert result.exit_code == EXIT_DATABASE
+    assert "unsupported database 'mysql'" in result.output
+    result = runner.invoke(app, ["--database", f"gpkg:///{tmp_path}/missing/dir/x.gpkg", "summary"])
+    assert result.exit_code == EXIT_DATABASE
+    assert "does not exist" in result.output
+
+
+def test_help_explains_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "quickstart", "codes", "boundaries", "assets", "link", "summary"):
+        assert command in result.output
+    assert "Exit codes" in result.output
