@@ -338,18 +338,28 @@ def quickstart(
 
 
 def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
     from cli.output import print_summary  # noqa: PLC0415
 
+    table = Table("layer", "from", "read", "inserted", "updated", "unchanged", "repaired", "refused",
+                  "warnings", title="Imports")
     for report in result.reports:
-        repaired, refused = len(report.repaired), len(report.errors)
-        console.print(f"{report.target:<13} {Path(report.path).name:<45} read {report.read:>5}, inserted "
-                      f"{report.inserted:>5}, updated {report.updated:>4}, unchanged {report.unchanged:>5}, "
-                      f"repaired {repaired}, refused {refused}", markup=False)
+        table.add_row(report.target, Path(report.path).name, *(str(getattr(report, k)) for k in
+                      ("read", "inserted", "updated", "unchanged")),
+                      str(len(report.repaired)), str(len(report.errors)), str(len(report.warnings)))
+    console.print(table)
+    for report in result.reports:
+        for issue in (*report.repaired, *report.warnings):
+            console.print(f"  {report.target}: {issue}", markup=False)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     print_summary(data)
-    console.print("\n[bold]Next:[/bold] petadesa summary --json | petadesa assets layers | "
-                  "petadesa assets import LAYER FILE | open the .gpkg in QGIS")
+    console.print("\n[bold]Next:[/bold]\n"
+                  "  petadesa summary --json                 the numbers, for scripts\n"
+                  "  petadesa assets layers                  what each layer holds\n"
+                  "  petadesa assets import LAYER FILE       add your own towers, destinations...\n"
+                  "  open the GeoPackage in QGIS             every table is a layer")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select
@@ -16,7 +17,7 @@ SAMPLE = "sample"
 def describe_database(engine: Engine) -> str:
     """Where the registry is, without a password."""
     if is_geopackage(engine):
-        return f"GeoPackage {engine.url.database}"
+        return f"GeoPackage {Path(engine.url.database or '').resolve()}"
     return f"PostGIS {engine.url.render_as_string(hide_password=True)}"
 
 
