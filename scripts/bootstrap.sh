@@ -43,15 +43,15 @@ install_system_packages() {
 }
 
 create_venv() {
-    command -v "$PYTHON" >/dev/null || die "$PYTHON not found: Petadesa needs Python >= 3.11"
-    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-        || die "$PYTHON is $("$PYTHON" -V 2>&1): Petadesa needs Python >= 3.11 (set PYTHON=...)"
     # A venv whose interpreter is gone (the base Python was removed or upgraded) is rebuilt.
     if [[ -d "$VENV" ]] && ! "$VENV/bin/python" -c '' 2>/dev/null; then
         say "removing broken $VENV"
         rm -rf "$VENV"
     fi
     if [[ ! -x "$VENV/bin/python" ]]; then
+        command -v "$PYTHON" >/dev/null || die "$PYTHON not found: Petadesa needs Python >= 3.11"
+        "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+            || die "$PYTHON is $("$PYTHON" -V 2>&1): Petadesa needs Python >= 3.11 (set PYTHON=...)"
         say "creating $VENV with $("$PYTHON" -V 2>&1)"
         "$PYTHON" -m venv "$VENV"
     fi

@@ -25,10 +25,18 @@ _pg_as_owner() {
     fi
 }
 
-# A TCP port that nothing listens on right now (the kernel's choice). Another process may take
-# it before the server binds it, so postgis_start retries on a bind failure.
+# A TCP port on which nothing accepts connections right now: a connect that fails. The range
+# stays below Linux's ephemeral ports (32768+), which outgoing connections use. Another process
+# may take the port before the server binds it, so postgis_start retries on a bind failure.
 _pg_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 12000))
+        if ! (: >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
 }
 
 postgis_start() {
