@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import Engine, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -133,11 +133,11 @@ def import_boundaries(
     codes = _read_codes(gdf, code_col, report)
     geoms = clean_geometries(gdf.geometry, "MULTIPOLYGON", report, ids=codes)
     names = gdf[name_col].tolist() if name_col else [None] * len(gdf)
-    origin = source_name or gdf.attrs.get("source_name") or f"file:{Path(label).name}"
+    origins = _origins(gdf, source_name, label)
     version = source_version or gdf.attrs.get("source_version")
     with transaction(engine) as session:
         plan = _Plan()
-        _collect_incoming(plan, codes, names, geoms, report, origin, version)
+        _collect_incoming(plan, codes, names, geoms, report, origins, version)
         _check_codes(session, plan, report)
         _finish_or_refuse(report, plan, skip_invalid)
         _compare_geometries(session, plan, list(plan.incoming.values()))
@@ -151,15 +151,31 @@ def import_boundaries(
     return report
 
 
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip()
+
+
+def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list[str]:
+    """Provenance of each feature: its own ``source`` value, else the import's.
+
+    A per-feature ``source`` column wins, as in :func:`geo.assets.import_assets`: the sample
+    regency's villages say ``sample`` and must stay labelled so in the registry.
+    """
+    origin = source_name or gdf.attrs.get("source_name") or f"file:{Path(label).name}"
+    if "source" not in gdf.columns:
+        return [origin] * len(gdf)
+    return [origin if _blank(value) else str(value).strip() for value in gdf["source"].tolist()]
+
+
 def _collect_incoming(plan: _Plan, codes: list, names: list, geoms: np.ndarray, report: ImportReport,
-                      origin: str, version: str | None) -> None:
+                      origins: list[str], version: str | None) -> None:
     notes = {i.index: i.reason for i in report.repaired}
     rejected = report.rejected_indexes()
     for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
         if code is None or geom is None or i in rejected:
             continue
-        text = None if name is None or (isinstance(name, float) and np.isnan(name)) else str(name).strip()
-        plan.incoming[code] = _Area(code, text or "", geom, origin, version, notes.get(i), i)
+        text = None if _blank(name) else str(name).strip()
+        plan.incoming[code] = _Area(code, text or "", geom, origins[i], version, notes.get(i), i)
 
 
 def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
@@ -171,7 +187,8 @@ def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
     has_code_list = session.scalar(select(exists().where(AreaCode.code.is_not(None))))
     if not has_code_list:
         report.add(Severity.WARNING, "no Kemendagri code list in the registry: codes were checked for "
-                   "form only and parent areas are unnamed (run `petadesa codes import`)")
+                   "form only, and every parent area must be in the registry or the file "
+                   "(run `petadesa codes import`)")
     for code, area in list(plan.incoming.items()):
         parent = parent_of(code)
         if has_code_list and code not in known:
@@ -204,13 +221,19 @@ def _finish_or_refuse(report: ImportReport, plan: _Plan, skip_invalid: bool) -> 
         raise ImportRejected("no feature left to import; nothing was imported", report)
 
 
+def _provinces_of(codes: set[str]) -> list[str]:
+    return sorted({code[:2] for code in codes})
+
+
+def _under_provinces(column: Any, provinces: list[str]) -> Any:
+    """``column`` is one of the provinces or below them: one indexed range scan per province."""
+    return or_(*(or_(column == p, column.like(f"{p}.%")) for p in provinces))
+
+
 def _code_list(session: Session, codes: set[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    ordered = sorted(codes)
-    for start in range(0, len(ordered), 5000):
-        chunk = ordered[start : start + 5000]
-        out.update(session.execute(select(AreaCode.code, AreaCode.name).where(AreaCode.code.in_(chunk))).all())
-    return out
+    rows = session.execute(select(AreaCode.code, AreaCode.name)
+                           .where(_under_provinces(AreaCode.code, _provinces_of(codes))))
+    return {code: name for code, name in rows if code in codes}
 
 
 def _current(model: type[AdminArea]):  # noqa: ANN202
@@ -218,17 +241,12 @@ def _current(model: type[AdminArea]):  # noqa: ANN202
 
 
 def _registry(session: Session, codes: set[str]) -> dict[str, dict[str, Any]]:
-    by_level: dict[Level, list[str]] = defaultdict(list)
-    for code in codes:
-        by_level[level_of(code)].append(code)
+    provinces = _provinces_of(codes)
     out: dict[str, dict[str, Any]] = {}
-    for level, level_codes in by_level.items():
-        model = AREA_MODELS[level]
+    for model in AREA_MODELS.values():
         cols = [model.id, model.code, model.version, *(getattr(model, c) for c in COMPARED)]
-        for start in range(0, len(level_codes), 5000):
-            chunk = level_codes[start : start + 5000]
-            rows = session.execute(select(*cols).where(model.code.in_(chunk), _current(model))).mappings()
-            out.update({row["code"]: dict(row) for row in rows})
+        rows = session.execute(select(*cols).where(_under_provinces(model.code, provinces), _current(model)))
+        out.update({row["code"]: dict(row) for row in rows.mappings() if row["code"] in codes})
     return out
 
 
@@ -323,7 +341,7 @@ def _write(session: Session, plan: _Plan, report: ImportReport) -> None:
         refreshed = sum(1 for c in (*inserted, *updated) if c in plan.derived)
         if refreshed:
             report.derived[str(level)] = refreshed
-        if inserted:
+        if inserted and level is not Level.VILLAGE:  # only parents' ids are needed later
             new = session.execute(select(model.code, model.id).where(model.code.in_(inserted), _current(model)))
             ids.update(dict(new.all()))
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import shapely
+from psycopg import sql as psql
 from geoalchemy2.shape import from_shape
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -44,8 +45,14 @@ def read_geometries(session: Session, column: Any, key: Any, keys: Sequence[Any]
 
 
 def insert_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
-    """Insert rows (each with a shapely geometry under ``geom_column``) in one executemany."""
+    """Insert rows (each with a shapely geometry under ``geom_column``).
+
+    PostGIS gets one ``COPY`` (the fast path ogr2ogr uses too); the GeoPackage one executemany.
+    """
     if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_rows(session, model, rows, geom_column)
         return
     now = utcnow()
     wkbs = shapely.to_wkb([row[geom_column] for row in rows])
@@ -56,6 +63,26 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_
     ]
     stmt = insert(model.__table__).values({geom_column: geom_from_wkb(session)})
     session.execute(stmt, payload)
+
+
+def _copy_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
+    now = utcnow()
+    columns = [c for c in rows[0] if c != geom_column]
+    # COPY bypasses SQLAlchemy's Python-side defaults: supply the scalar ones here.
+    defaults = {
+        col.name: col.default.arg for col in model.__table__.columns
+        if col.name not in rows[0] and col.default is not None and col.default.is_scalar
+        and col.name != "version"
+    }
+    names = [*columns, *defaults, "created_at", "updated_at", "version", geom_column]
+    statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
+        psql.Identifier(model.__tablename__), psql.SQL(", ").join(map(psql.Identifier, names)))
+    geoms = shapely.to_wkb(shapely.set_srid([row[geom_column] for row in rows], SRID), hex=True,
+                           include_srid=True)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row, geom in zip(rows, geoms, strict=True):
+            copy.write_row([*(row[c] for c in columns), *defaults.values(), now, now, 1, geom])
 
 
 def update_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
