@@ -65,24 +65,31 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_
     session.execute(stmt, payload)
 
 
+_COPY_TYPES = {"TEXT": "text", "FLOAT": "float8", "INTEGER": "int4", "DATE": "date", "DATETIME": "timestamp"}
+
+
 def _copy_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
+    """Binary COPY; the geometry travels as raw EWKB (PostGIS's binary input form of geometry)."""
     now = utcnow()
+    table = model.__table__
     columns = [c for c in rows[0] if c != geom_column]
     # COPY bypasses SQLAlchemy's Python-side defaults: supply the scalar ones here.
     defaults = {
-        col.name: col.default.arg for col in model.__table__.columns
+        col.name: col.default.arg for col in table.columns
         if col.name not in rows[0] and col.default is not None and col.default.is_scalar
         and col.name != "version"
     }
-    names = [*columns, *defaults, "created_at", "updated_at", "version", geom_column]
-    statement = psql.SQL("COPY {} ({}) FROM STDIN").format(
-        psql.Identifier(model.__tablename__), psql.SQL(", ").join(map(psql.Identifier, names)))
-    geoms = shapely.to_wkb(shapely.set_srid([row[geom_column] for row in rows], SRID), hex=True,
-                           include_srid=True)
+    names = [*columns, *defaults, "created_at", "updated_at", "version"]
+    types = [_COPY_TYPES[table.columns[n].type.__visit_name__.upper()] for n in names]
+    statement = psql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        psql.Identifier(table.name), psql.SQL(", ").join(map(psql.Identifier, [*names, geom_column])))
+    geoms = shapely.to_wkb(shapely.set_srid([row[geom_column] for row in rows], SRID), include_srid=True)
+    fixed = [*defaults.values(), now, now, 1]
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types([*types, "bytea"])  # client-side encoding only; the server parses geometry
         for row, geom in zip(rows, geoms, strict=True):
-            copy.write_row([*(row[c] for c in columns), *defaults.values(), now, now, 1, geom])
+            copy.write_row([*(row[c] for c in columns), *fixed, geom])
 
 
 def update_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
