@@ -6,7 +6,8 @@
 #
 # The cluster listens on 127.0.0.1 only, on a free port, with trust authentication and
 # durability switched off (fsync, full_page_writes, synchronous_commit): fast, and nothing in it
-# is meant to survive. Layout: DIR/data (PGDATA), DIR/postgres.log, and the unix socket in DIR.
+# is meant to survive. Layout: DIR/data (PGDATA), DIR/postgres.log, DIR/port, and the unix
+# socket in DIR.
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -75,6 +76,9 @@ EOF
     local port attempt
     for attempt in 1 2 3 4 5; do
         port=$(_pg_free_port)
+        # Only this attempt's lines count below. Truncated, not created: as root, the file
+        # must stay the postgres user's.
+        [[ ! -f "$dir/postgres.log" ]] || : >"$dir/postgres.log"
         if _pg_as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
             -o "-p $port" start >/dev/null; then
             break
