@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import shapely
-from sqlalchemy import Date, Engine, Float, func, select, tuple_
+from sqlalchemy import Date, Engine, Float, bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
+import shapely
 
 from geo.codes import InvalidCode, normalize_code
 from geo.db import transaction
@@ -61,7 +61,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 TECHNOLOGIES = ("2G", "3G", "4G", "5G")
 TOWER_STATUS = ("planned", "on-air")
-RANGES = {"height_m": (0.0, 300.0), "bandwidth_mbps": (0.0, 100_000.0), "ticket_price_idr": (0.0, 1e9)}
+RANGES = {
+    "height_m": (0.0, 300.0),
+    "bandwidth_mbps": (0.0, 100_000.0),
+    "ticket_price_idr": (0.0, 1e9),
+}
 
 
 @dataclass
@@ -74,13 +78,13 @@ class _Column:
 def layer_columns(layer: str) -> list[str]:
     """Columns a file can fill for a layer, ``name`` and ``source_id`` first."""
     model = layer_model(layer)
+    first = ("name", "source_id", "claimed_village_code")
     own = [c.name for c in model.__table__.columns if c.name not in BASE_COLUMNS]
-    return ["name", "source_id", "claimed_village_code", *(c for c in own if c not in
-                                                           ("name", "source_id", "claimed_village_code"))]
+    return [*first, *(c for c in own if c not in first)]
 
 
 def layer_model(layer: str) -> type[Asset]:
-    """The model of an asset layer, or :class:`~geo.errors.UnknownLayer`."""
+    """Return the model of an asset layer, or raise :class:`~geo.errors.UnknownLayer`."""
     try:
         return ASSET_LAYERS[layer].model
     except KeyError:
@@ -102,7 +106,9 @@ def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) ->
         if source is not None:
             taken.add(source)
         col_type = model.__table__.columns[name].type
-        kind = "float" if isinstance(col_type, Float) else "date" if isinstance(col_type, Date) else "text"
+        kind = "text"
+        if isinstance(col_type, Float | Date):
+            kind = "float" if isinstance(col_type, Float) else "date"
         out.append(_Column(name, source, kind))
     return out
 
@@ -135,11 +141,13 @@ def _coerce(column: _Column, value: Any) -> Any:
 
 
 def _technologies(text: str) -> str:
-    tokens = {t.strip().upper().replace("LTE", "4G") for t in text.replace(";", ",").replace("/", ",").split(",")}
+    parts = text.replace(";", ",").replace("/", ",").split(",")
+    tokens = {t.strip().upper().replace("LTE", "4G") for t in parts}
     tokens.discard("")
     unknown = tokens - set(TECHNOLOGIES)
     if unknown:
-        raise ValueError(f"unknown technology {', '.join(sorted(unknown))}; use {', '.join(TECHNOLOGIES)}")
+        raise ValueError(
+            f"unknown technology {', '.join(sorted(unknown))}; use {', '.join(TECHNOLOGIES)}")
     return ",".join(t for t in TECHNOLOGIES if t in tokens)
 
 
@@ -190,48 +198,73 @@ def import_assets(
         label = str(source)
     report = ImportReport(target=layer, path=label, read=len(gdf))
     gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
-    columns = _match_columns(layer, [c for c in gdf.columns if c != gdf.geometry.name], field_map or {})
+    file_columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    columns = _match_columns(layer, file_columns, field_map or {})
     _warn_unused(gdf, columns, report)
-    geoms = clean_geometries(gdf.geometry, model.geometry_type, report)
+    geoms = clean_geometries(gdf.geometry, model.geometry_type, report,
+                             missing_reasons=gdf.attrs.get("coordinate_errors"))
     origin = source_name or f"file:{Path(label).name}"
     rows = _build_rows(gdf, columns, geoms, defaults or {}, origin, layer, report)
     report.rejected = len(report.rejected_indexes())
     if report.rejected and not skip_invalid:
-        raise ImportRejected(f"{report.rejected} of {report.read} features refused; nothing was imported",
-                             report)
+        raise ImportRejected(
+            f"{report.rejected} of {report.read} features refused; nothing was imported", report)
     with transaction(engine) as session:
-        changed_ids = _upsert(session, model, rows, report)
+        written = _upsert(session, model, rows, report)
         from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
 
-        link = link_assets(session, [layer], ids={layer: changed_ids})
+        link = link_assets(session, [layer], ids={layer: list(written)})
+        _settle_versions(session, model, written)
         report.link = link.to_dict()
     report.committed = True
     return report
+
+
+def _settle_versions(session: Session, model: type[Asset], written: dict[int, int]) -> None:
+    """Give each row written by this import the version the import gave it.
+
+    Linking bumps the version of every row whose village it sets; a row inserted or updated
+    here gets its village in the same transaction, so that is one change, not two: a new row
+    stays at version 1 and an updated one at its previous version + 1.
+    """
+    if not written:
+        return
+    table = model.__table__
+    stmt = (update(table)
+            .where(table.c.id == bindparam("_id"), table.c.version != bindparam("_version"))
+            .values(version=bindparam("_version")))
+    session.execute(stmt, [{"_id": i, "_version": v} for i, v in written.items()],
+                    execution_options={"synchronize_session": False})
 
 
 def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportReport) -> None:
     used = {c.source for c in columns if c.source} | {"source", gdf.geometry.name}
     unused = [c for c in gdf.columns if c not in used]
     if unused:
-        report.add(Severity.WARNING, f"columns not stored (no matching layer column): {', '.join(unused)}")
+        report.add(Severity.WARNING,
+                   f"columns not stored (no matching layer column): {', '.join(unused)}")
 
 
-def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray, defaults: dict[str, str],
-                origin: str, layer: str, report: ImportReport) -> list[dict[str, Any]]:
+def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray,
+                defaults: dict[str, str], origin: str, layer: str, report: ImportReport,
+                ) -> list[dict[str, Any]]:
     records = gdf.drop(columns=gdf.geometry.name).to_dict("records")
     per_row_source = "source" in gdf.columns
+    refused = report.rejected_indexes()  # e.g. placed outside Indonesia, while the geometry is fine
     seen: dict[tuple[str, str], int] = {}
     rows = []
     for i, (record, geom) in enumerate(zip(records, geoms, strict=True)):
         row = _typed_row(i, record, columns, defaults, layer, report)
-        if row is None or geom is None:
+        if row is None or geom is None or i in refused:
             continue
-        row["source"] = str(record["source"]) if per_row_source and not _blank(record["source"]) else origin
+        own_source = per_row_source and not _blank(record["source"])
+        row["source"] = str(record["source"]) if own_source else origin
         row["source_id"] = row.get("source_id") or _content_id(row.get("name"), geom)
         row["name"] = row.get("name") or row["source_id"]
         key = (row["source"], row["source_id"])
         if key in seen:
-            report.add(Severity.ERROR, f"duplicate id {row['source_id']!r} (also feature {seen[key]})",
+            report.add(Severity.ERROR,
+                       f"duplicate id {row['source_id']!r} (also feature {seen[key]})",
                        index=i, feature_id=row["source_id"], field="source_id")
             continue
         seen[key] = i
@@ -241,10 +274,11 @@ def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray
     return rows
 
 
-def _typed_row(i: int, record: dict[str, Any], columns: list[_Column], defaults: dict[str, str], layer: str,
-               report: ImportReport) -> dict[str, Any] | None:
+def _typed_row(i: int, record: dict[str, Any], columns: list[_Column], defaults: dict[str, str],
+               layer: str, report: ImportReport) -> dict[str, Any] | None:
     row: dict[str, Any] = {}
     ok = True
+    fid = _feature_id(record, columns)
     for column in columns:
         value = record.get(column.source) if column.source else None
         if _blank(value):
@@ -255,10 +289,17 @@ def _typed_row(i: int, record: dict[str, Any], columns: list[_Column], defaults:
         try:
             row[column.name] = _typed_value(column, value, layer)
         except (ValueError, InvalidCode) as exc:
-            report.add(Severity.ERROR, f"{exc}", index=i, feature_id=record.get("source_id") or record.get("id"),
+            report.add(Severity.ERROR, f"{exc}", index=i, feature_id=fid,
                        field=column.source or column.name)
             ok = False
     return row if ok else None
+
+
+def _feature_id(record: dict[str, Any], columns: list[_Column]) -> str | None:
+    """Return the feature's id in its file (whatever column holds it), for the report."""
+    source = next((c.source for c in columns if c.name == "source_id" and c.source), None)
+    value = record.get(source) if source else None
+    return None if _blank(value) else str(value)
 
 
 def _typed_value(column: _Column, value: Any, layer: str) -> Any:
@@ -271,7 +312,9 @@ def _typed_value(column: _Column, value: Any, layer: str) -> Any:
     return _coerce(column, value)
 
 
-def _upsert(session: Session, model: type[Asset], rows: list[dict[str, Any]], report: ImportReport) -> list[int]:
+def _upsert(session: Session, model: type[Asset], rows: list[dict[str, Any]], report: ImportReport,
+            ) -> dict[int, int]:
+    """Insert new rows and update changed ones; returns ``id -> version`` of the rows written."""
     fields = [c for c in rows[0] if c not in ("geom", "_index")] if rows else []
     existing = _existing(session, model, [(r["source"], r["source_id"]) for r in rows], fields)
     inserts, updates = [], []
@@ -288,7 +331,7 @@ def _upsert(session: Session, model: type[Asset], rows: list[dict[str, Any]], re
     update_rows(session, model, updates, "geom")
     report.inserted, report.updated = len(inserts), len(updates)
     keys = [(r["source"], r["source_id"]) for r in (*inserts, *updates)]
-    return [row["id"] for row in _existing(session, model, keys, []).values()]
+    return {row["id"]: row["version"] for row in _existing(session, model, keys, []).values()}
 
 
 def _existing(session: Session, model: type[Asset], keys: list[tuple[str, str]], fields: list[str],

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from sqlalchemy import Engine, exists, func, or_, select
+from sqlalchemy import Engine, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -60,6 +60,9 @@ class _Plan:
     known_names: dict[str, str] = field(default_factory=dict)
     same_geometry: set[str] = field(default_factory=set)
     """Codes whose stored boundary equals the incoming one."""
+    code_field: str = "code"
+    name_field: str = "name"
+    """The file's columns, named in the report so the user finds the value."""
 
 
 def area_km2(geoms: list[Any]) -> np.ndarray:
@@ -136,7 +139,7 @@ def import_boundaries(
     origins = _origins(gdf, source_name, label)
     version = source_version or gdf.attrs.get("source_version")
     with transaction(engine) as session:
-        plan = _Plan()
+        plan = _Plan(code_field=code_col, name_field=name_col or "name")
         _collect_incoming(plan, codes, names, geoms, report, origins, version)
         _check_codes(session, plan, report)
         _finish_or_refuse(report, plan, skip_invalid)
@@ -189,21 +192,24 @@ def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
         report.add(Severity.WARNING, "no Kemendagri code list in the registry: codes were checked for "
                    "form only, and every parent area must be in the registry or the file "
                    "(run `petadesa codes import`)")
-    for code, area in list(plan.incoming.items()):
+    # Top level first, so that a refused parent also refuses the children that rely on it.
+    for code, area in sorted(plan.incoming.items(), key=lambda item: item[0].count(".")):
         parent = parent_of(code)
         if has_code_list and code not in known:
-            _refuse(plan, report, area, f"unknown code {code}: not in the Kemendagri code list", "code")
+            _refuse(plan, report, area, f"unknown code {code}: not in the Kemendagri code list",
+                    plan.code_field)
         elif parent and parent not in plan.incoming and parent not in plan.existing and parent not in known:
             _refuse(plan, report, area, f"unknown parent code {parent}: not in the registry, the file "
-                    "or the code list", "code")
+                    "or the code list", plan.code_field)
         elif not area.name:
             if code in known:
                 area.name = known[code]
             else:
-                _refuse(plan, report, area, "no name, and the code is not in the code list", "name")
+                _refuse(plan, report, area, "no name, and the code is not in the code list",
+                        plan.name_field)
         elif code in known and known[code] != area.name:
             report.add(Severity.WARNING, f"name {area.name!r} differs from the code list's "
-                       f"{known[code]!r}", index=area.index, feature_id=code, field="name")
+                       f"{known[code]!r}", index=area.index, feature_id=code, field=plan.name_field)
     plan.known_names = known
 
 
@@ -226,8 +232,11 @@ def _provinces_of(codes: set[str]) -> list[str]:
 
 
 def _under_provinces(column: Any, provinces: list[str]) -> Any:
-    """``column`` is one of the provinces or below them: one indexed range scan per province."""
-    return or_(*(or_(column == p, column.like(f"{p}.%")) for p in provinces))
+    """``column`` is one of the provinces or below them: one indexed range scan per province.
+
+    No provinces (every feature refused before the look-up) matches nothing.
+    """
+    return or_(false(), *(or_(column == p, column.like(f"{p}.%")) for p in provinces))
 
 
 def _code_list(session: Session, codes: set[str]) -> dict[str, str]:

@@ -11,11 +11,12 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import pyogrio
-import shapely
 
 import geopandas as gpd
+import pyogrio
+import shapely
 
 from geo.errors import FileTooLarge, UnreadableFile
 from geo.settings import ImportSettings
@@ -31,9 +32,16 @@ def check_size(path: Path, settings: ImportSettings | None = None) -> None:
     size = path.stat().st_size
     if size > limit:
         raise FileTooLarge(
-            f"{path.name} is {size / 2**20:.1f} MiB, over the import limit of "
-            f"{limit / 2**20:.1f} MiB (PETADESA_IMPORT_MAX_FILE_BYTES)"
+            f"{path.name} is {_size_text(size)}, over the import limit of {_size_text(limit)} "
+            "(PETADESA_IMPORT_MAX_FILE_BYTES)"
         )
+
+
+def _size_text(size: int) -> str:
+    """Bytes for humans; small limits stay exact instead of showing as '0.0 MiB'."""
+    if size < 2**20:
+        return f"{size:,} bytes"
+    return f"{size / 2**20:,.1f} MiB"
 
 
 def read_features(
@@ -112,11 +120,14 @@ def _read_zipped_shapefile(path: Path, layer: str | None) -> gpd.GeoDataFrame:
         raise UnreadableFile(f"{path.name}: the zip holds no .shp file")
     if layer is None and len(shps) > 1:
         raise UnreadableFile(
-            f"{path.name}: holds {len(shps)} shapefiles ({', '.join(shps)}); choose one with --layer"
+            f"{path.name}: holds {len(shps)} shapefiles ({', '.join(shps)}); "
+            "choose one with --layer"
         )
     shp = next((n for n in shps if Path(n).stem == layer), shps[0]) if layer else shps[0]
     stem = shp[: -len(".shp")]
-    missing = [ext for ext in (".shx", ".dbf") if not any(n.lower() == (stem + ext).lower() for n in names)]
+    missing = [
+        ext for ext in (".shx", ".dbf") if not any(n.lower() == (stem + ext).lower() for n in names)
+    ]
     if missing:
         raise UnreadableFile(f"{path.name}: {shp} lacks its {' and '.join(missing)} part(s)")
     gdf = _read_vector(f"/vsizip/{path}/{shp}", f"{path.name}:{shp}", None)
@@ -125,12 +136,16 @@ def _read_zipped_shapefile(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str:
+def _find_column(
+    columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str
+) -> str:
     lowered = {c.lower(): c for c in columns}
     if wanted is not None:
         if wanted in columns:
             return wanted
-        raise UnreadableFile(f"CSV has no column {wanted!r} for {what}; columns: {', '.join(columns)}")
+        raise UnreadableFile(
+            f"CSV has no column {wanted!r} for {what}; columns: {', '.join(columns)}"
+        )
     for name in candidates:
         if name in lowered:
             return lowered[name]
@@ -140,13 +155,27 @@ def _find_column(columns: list[str], wanted: str | None, candidates: tuple[str, 
     )
 
 
+def _coordinate_errors(
+    df: pd.DataFrame, *parsed: tuple[str, pd.Series]
+) -> dict[int, tuple[str, str]]:
+    """Row index -> (column, reason) for the first coordinate of a row that is not a number."""
+    errors: dict[int, tuple[str, str]] = {}
+    for column, values in parsed:
+        for index in np.flatnonzero(values.isna().to_numpy()):
+            raw = df[column].iloc[index].strip()
+            reason = f"{column} is blank" if not raw else f"{column} {raw!r} is not a number"
+            errors.setdefault(int(index), (column, reason))
+    return errors
+
+
 def read_csv_points(
     path: Path, *, lat_field: str | None = None, lon_field: str | None = None
 ) -> gpd.GeoDataFrame:
     """Read a CSV with latitude/longitude columns as points (CRS left unset: see validation).
 
     A row whose coordinates are blank or not numbers gets an empty geometry, so validation
-    reports it by its row index instead of the whole file failing here.
+    reports it by its row index instead of the whole file failing here; what was wrong with
+    it is kept in ``attrs["coordinate_errors"]`` (row index -> (column, reason)).
     """
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -161,5 +190,6 @@ def read_csv_points(
     points[(lat.isna() | lon.isna()).to_numpy()] = shapely.Point()
     gdf = gpd.GeoDataFrame(df.drop(columns=[lat_col, lon_col]), geometry=points, crs=None)
     gdf.attrs["coordinate_fields"] = {"lat": lat_col, "lon": lon_col}
+    gdf.attrs["coordinate_errors"] = _coordinate_errors(df, (lat_col, lat), (lon_col, lon))
     gdf.attrs["crs_note"] = "CSV coordinates are read as WGS 84 longitude/latitude"
     return gdf

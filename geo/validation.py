@@ -13,14 +13,14 @@ Two steps, both reporting into an :class:`~geo.report.ImportReport`:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+import geopandas as gpd
 import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
-
-import geopandas as gpd
 
 from geo.errors import CRSProblem
 from geo.report import ImportReport, Severity
@@ -33,7 +33,10 @@ WGS84 = CRS.from_epsg(4326)
 
 def _inside(minx, miny, maxx, maxy) -> np.ndarray:  # noqa: ANN001 - numpy arrays
     return (
-        (minx >= LON_RANGE[0]) & (maxx <= LON_RANGE[1]) & (miny >= LAT_RANGE[0]) & (maxy <= LAT_RANGE[1])
+        (minx >= LON_RANGE[0])
+        & (maxx <= LON_RANGE[1])
+        & (miny >= LAT_RANGE[0])
+        & (maxy <= LAT_RANGE[1])
     )
 
 
@@ -75,7 +78,8 @@ def _refuse_without_crs(kinds: np.ndarray, bounds: np.ndarray, note: str | None)
     if (present == "swapped").all():
         raise CRSProblem(
             f"{lead}the coordinates look like latitude/longitude in swapped order ({where}: "
-            "x holds latitudes, y holds longitudes). Swap the columns or axis order and import again"
+            "x holds latitudes, y holds longitudes). "
+            "Swap the columns or axis order and import again"
         )
     if (present == "metres").all():
         raise CRSProblem(
@@ -104,15 +108,19 @@ def to_wgs84(
         except CRSError as exc:
             raise CRSProblem(f"--crs {assume_crs!r} is not a CRS pyproj knows") from exc
         if gdf.crs is not None and CRS(gdf.crs) != crs:
-            raise CRSProblem(f"the file names its CRS ({gdf.crs.to_string()}); --crs {assume_crs} disagrees")
+            raise CRSProblem(
+                f"the file names its CRS ({gdf.crs.to_string()}); --crs {assume_crs} disagrees"
+            )
         gdf = gdf.set_crs(crs, allow_override=True)
     if gdf.crs is None:
         bounds = gdf.geometry.bounds.to_numpy()
         kinds = classify_positions(bounds)
-        if not (kinds[kinds != "empty"] == "ok").all() or (kinds == "empty").all():
-            if (kinds == "empty").all():
-                return gdf.set_crs(WGS84)
+        if (kinds == "empty").all():
+            return gdf.set_crs(WGS84)
+        if not (kinds == "ok").any():
             _refuse_without_crs(kinds, bounds, note)
+        # Some features are plainly lon/lat: the others are refused one by one below
+        # (a typo in one CSV row should name that row, not condemn the whole file).
         report.add(
             Severity.WARNING,
             (f"{note}; " if note else "")
@@ -124,7 +132,9 @@ def to_wgs84(
         try:
             gdf = gdf.to_crs(WGS84)
         except Exception as exc:  # pyproj raises several kinds
-            raise CRSProblem(f"cannot transform from {gdf.crs.to_string()} to EPSG:4326: {exc}") from exc
+            raise CRSProblem(
+                f"cannot transform from {gdf.crs.to_string()} to EPSG:4326: {exc}"
+            ) from exc
     _report_misplaced(gdf, report)
     return gdf
 
@@ -169,12 +179,19 @@ _TYPE_IDS = {
 
 
 def clean_geometries(
-    geoms: gpd.GeoSeries, target_type: str, report: ImportReport, ids: Sequence[object] | None = None
+    geoms: gpd.GeoSeries,
+    target_type: str,
+    report: ImportReport,
+    ids: Sequence[object] | None = None,
+    *,
+    missing_reasons: Mapping[int, tuple[str, str]] | None = None,
 ) -> np.ndarray:
     """Validate, repair and normalise geometries to ``target_type``.
 
     Returns an object array of shapely geometries with ``None`` where a feature was refused
     (each refusal and each repair is in the report, with the feature's index and id).
+    ``missing_reasons`` (index -> (field, reason)) says why a reader left a geometry empty,
+    e.g. a CSV latitude that is not a number; the refusal then names that field.
     """
     arr = shapely.force_2d(np.asarray(geoms.array, dtype=object))
     family = FAMILY[target_type]
@@ -184,19 +201,22 @@ def clean_geometries(
     for i, geom in enumerate(arr):
         fid = None if ids is None else ids[i]
         if missing[i]:
-            report.add(Severity.ERROR, "empty geometry", index=i, feature_id=fid, field="geometry")
+            field, reason = (missing_reasons or {}).get(i, ("geometry", "empty geometry"))
+            report.add(Severity.ERROR, reason, index=i, feature_id=fid, field=field)
+            continue
+        if geom.geom_type not in family:  # before any repair: a wrong type stays wrong
+            report.add(
+                Severity.ERROR,
+                f"is a {geom.geom_type}; this layer takes {' or '.join(family)} geometries",
+                index=i,
+                feature_id=fid,
+                field="geometry",
+            )
             continue
         if not valid[i]:
             geom = _repair(geom, target_type, report, i, fid)
             if geom is None:
                 continue
-        elif geom.geom_type not in family:
-            report.add(
-                Severity.ERROR,
-                f"is a {geom.geom_type}; this layer takes {' or '.join(family)} geometries",
-                index=i, feature_id=fid, field="geometry",
-            )
-            continue
         out[i] = _to_target(geom, target_type, report, i, fid)
     return out
 
@@ -207,17 +227,27 @@ def _repair(geom, target_type: str, report: ImportReport, i: int, fid: object): 
     if target_type in _TYPE_IDS:
         parts = shapely.get_parts(repaired)
         parts = parts[shapely.get_type_id(parts) == _TYPE_IDS[target_type]]
-        repaired = shapely.multipolygons(parts) if target_type == "MULTIPOLYGON" else (
-            shapely.multilinestrings(parts))
+        repaired = (
+            shapely.multipolygons(parts)
+            if target_type == "MULTIPOLYGON"
+            else (shapely.multilinestrings(parts))
+        )
     if repaired.is_empty or (target_type == "MULTIPOLYGON" and repaired.area == 0):
         report.add(
             Severity.ERROR,
             f"invalid geometry ({reason}) that collapses to nothing when repaired",
-            index=i, feature_id=fid, field="geometry",
+            index=i,
+            feature_id=fid,
+            field="geometry",
         )
         return None
-    report.add(Severity.REPAIRED, f"invalid geometry repaired: {reason}", index=i, feature_id=fid,
-               field="geometry")
+    report.add(
+        Severity.REPAIRED,
+        f"invalid geometry repaired: {reason}",
+        index=i,
+        feature_id=fid,
+        field="geometry",
+    )
     return repaired
 
 
@@ -226,11 +256,20 @@ def _to_target(geom, target_type: str, report: ImportReport, i: int, fid: object
     if target_type == "POINT":
         if kind == "MultiPoint":
             if len(geom.geoms) != 1:
-                report.add(Severity.ERROR, f"has {len(geom.geoms)} points; give each its own feature",
-                           index=i, feature_id=fid, field="geometry")
+                report.add(
+                    Severity.ERROR,
+                    f"has {len(geom.geoms)} points; give each its own feature",
+                    index=i,
+                    feature_id=fid,
+                    field="geometry",
+                )
                 return None
             return geom.geoms[0]
         return geom
     if kind.startswith("Multi"):
         return geom
-    return shapely.multipolygons([geom]) if target_type == "MULTIPOLYGON" else shapely.multilinestrings([geom])
+    return (
+        shapely.multipolygons([geom])
+        if target_type == "MULTIPOLYGON"
+        else shapely.multilinestrings([geom])
+    )
