@@ -1,0 +1,94 @@
+"""The app factory: :func:`create_app` builds the FastAPI app over one registry database.
+
+Nothing is opened at import time. The engine is created when the app starts (its lifespan)
+and disposed when it stops, and kept on ``app.state`` with the session factory and the
+settings, so tests and the server each get an app of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import install_error_handlers
+from api.middleware import RequestSizeLimit
+from api.routes import TAGS, api_router
+from api.schemas import Problem
+from api.settings import ApiSettings
+from geo.db import make_engine, session_factory
+from geo.settings import DatabaseSettings
+
+TITLE = "Petadesa"
+DESCRIPTION = (
+    "The village registry of Indonesian regencies: villages (desa/kelurahan) by their "
+    "Kemendagri code and boundary, districts, regencies, and their assets (towers, fibre, "
+    "hotspots, tourist destinations, OVOP/UMKM product sites, public facilities). GeoJSON is "
+    "served as application/geo+json in EPSG:4326; errors as application/problem+json."
+)
+
+
+def create_app(database_url: str | None = None, settings: ApiSettings | None = None) -> FastAPI:
+    """Build the API over the registry at ``database_url``.
+
+    Without a URL the database comes from :class:`~geo.settings.DatabaseSettings`
+    (``PETADESA_DATABASE_URL``); without ``settings`` from :class:`ApiSettings`
+    (``PETADESA_API_*``), read now, not at import time. The engine opens when the app starts.
+    """
+    settings = settings if settings is not None else ApiSettings()
+    app = FastAPI(title=TITLE, description=DESCRIPTION, version=_version(),
+                  openapi_tags=TAGS, lifespan=_lifespan(database_url))
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"])
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _lifespan(
+    database_url: str | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if database_url is None:
+            database = DatabaseSettings()
+            engine = make_engine(database.database_url, echo=database.echo_sql)
+        else:
+            engine = make_engine(database_url)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    return lifespan
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the Problem schema that every error response refers to."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, description=app.description,
+                               routes=app.routes, tags=app.openapi_tags)
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+def _version() -> str:
+    try:
+        return version("petadesa")
+    except PackageNotFoundError:
+        return "0+unknown"

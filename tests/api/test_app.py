@@ -1,0 +1,136 @@
+"""The app factory, its lifespan, the settings and the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from api.main import create_app
+from api.server import worker_environment
+from api.settings import ApiSettings
+from geo.errors import ConfigurationError
+
+OPERATIONS = {
+    ("get", "/"): "getLandingPage",
+    ("get", "/health"): "getHealth",
+    ("get", "/summary"): "getSummary",
+    ("get", "/regencies"): "listRegencies",
+    ("get", "/districts"): "listDistricts",
+    ("get", "/villages"): "listVillages",
+    ("get", "/villages/{code}"): "getVillage",
+    ("get", "/villages-without/{layer}"): "listVillagesWithout",
+    ("get", "/layers"): "listLayers",
+    ("get", "/layers/{layer}/items"): "listLayerItems",
+}
+
+
+def test_factory_opens_nothing_until_the_app_starts(tmp_path):
+    app = create_app(f"gpkg:///{tmp_path}/no/such/folder/registry.gpkg",
+                     ApiSettings(_env_file=None))
+    assert not hasattr(app.state, "engine")
+    with pytest.raises(ConfigurationError, match="folder for the GeoPackage does not exist"), \
+            TestClient(app):
+        pass
+
+
+def test_lifespan_disposes_the_engine(registry_url, settings):
+    app = create_app(registry_url, settings)
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        engine = app.state.engine
+        assert engine.pool.checkedin() == 1  # the request's connection went back to the pool
+    assert engine.pool.checkedin() == 0
+
+
+def test_database_url_from_geo_settings(registry_url, monkeypatch):
+    monkeypatch.setenv("PETADESA_DATABASE_URL", registry_url)
+    app = create_app(settings=ApiSettings(_env_file=None))
+    with TestClient(app) as client:
+        assert client.get("/villages", params={"district": "35.07.05"}).status_code == 200
+        assert str(app.state.engine.url) == str(client.app.state.engine.url)
+        assert app.state.engine.url.database in registry_url
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.setenv("PETADESA_API_PORT", "8123")
+    monkeypatch.setenv("PETADESA_API_WORKERS", "3")
+    monkeypatch.setenv("PETADESA_API_CORS_ORIGINS", "http://localhost:5173, https://peta.example")
+    settings = ApiSettings(_env_file=None)
+    assert (settings.port, settings.workers) == (8123, 3)
+    assert settings.cors_origins == ["http://localhost:5173", "https://peta.example"]
+    monkeypatch.setenv("PETADESA_API_CORS_ORIGINS", '["https://a.example"]')
+    assert ApiSettings(_env_file=None).cors_origins == ["https://a.example"]
+
+
+@pytest.mark.parametrize("field, value", [("workers", 0), ("port", 0), ("port", 70000),
+                                          ("max_request_bytes", 10)])
+def test_settings_bounds(field, value):
+    with pytest.raises(ValidationError):
+        ApiSettings(_env_file=None, **{field: value})
+
+
+def test_worker_environment_rebuilds_the_same_settings(monkeypatch):
+    settings = ApiSettings(_env_file=None, host="0.0.0.0", port=8081, workers=2,  # noqa: S104
+                           cors_origins=["https://a.example", "https://b.example"],
+                           max_request_bytes=4096)
+    env = worker_environment("gpkg:///x.gpkg", settings)
+    assert env["PETADESA_DATABASE_URL"] == "gpkg:///x.gpkg"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert ApiSettings(_env_file=None) == settings
+
+
+def test_cors_only_for_configured_origins(registry_url):
+    settings = ApiSettings(_env_file=None, cors_origins=["https://peta.example"])
+    with TestClient(create_app(registry_url, settings)) as client:
+        allowed = client.get("/layers", headers={"Origin": "https://peta.example"})
+        other = client.get("/layers", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://peta.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_openapi_operations_have_stable_ids_and_tags(client):
+    document = client.get("/openapi.json").json()
+    found = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation["tags"], (method, path)
+            assert operation["summary"], (method, path)
+            found[(method, path)] = operation["operationId"]
+    assert found == OPERATIONS
+    assert "Problem" in document["components"]["schemas"]
+
+
+def test_openapi_references_resolve(client):
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    refs = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.add(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs, "the document refers to no schema at all"
+    missing = {r for r in refs if r.removeprefix("#/components/schemas/") not in schemas}
+    assert missing == set()
+
+
+def test_openapi_documents_media_types(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    villages = paths["/villages"]["get"]["responses"]
+    assert villages["200"]["content"]["application/geo+json"]["schema"] == {
+        "$ref": "#/components/schemas/VillageCollection"}
+    assert set(villages["400"]["content"]) == {"application/problem+json"}
+    assert "422" not in villages  # validation problems are 400 here
+    detail = paths["/villages/{code}"]["get"]["responses"]
+    assert detail["200"]["content"]["application/geo+json"]["schema"] == {
+        "$ref": "#/components/schemas/VillageDetail"}
+    assert set(detail["404"]["content"]) == {"application/problem+json"}

@@ -1,0 +1,63 @@
+"""``api.server.serve``: uvicorn with the app factory and several workers, for real."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+SERVE = """
+import sys
+from api.server import serve
+from api.settings import ApiSettings
+serve(sys.argv[1], ApiSettings(_env_file=None, port=int(sys.argv[2]), workers=2))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the server exited with {server.returncode}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"the server did not answer within {seconds} s")
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers(registry_url, tmp_path, backend_name):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
+    # A fresh working directory: a worker that missed the URL would create petadesa.gpkg here.
+    server = subprocess.Popen([sys.executable, "-c", SERVE, registry_url, str(port)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base}/health", server)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert http.get("/health").json() == {"status": "ok", "backend": backend_name}
+            villages = http.get("/villages", params={"regency": "35.07"})
+            assert villages.headers["content-type"] == "application/geo+json"
+            assert len(villages.json()["features"]) == 390
+            assert http.get("/villages/35.07.05.9999").status_code == 404
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert "Started parent process" in output or output.count("Started server process") == 2, output
+    assert output.count("Application startup complete") == 2, output
+    assert list(tmp_path.iterdir()) == []
