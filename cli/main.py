@@ -362,6 +362,31 @@ def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
                   "  open the GeoPackage in QGIS             every table is a layer")
 
 
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default PETADESA_API_HOST, "
+                                             "127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default PETADESA_API_PORT, "
+                                             "8000).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Server processes (default "
+                                                "PETADESA_API_WORKERS, 1).")] = None,
+) -> None:
+    """Serve the registry over HTTP (the Petadesa API) on either backend."""
+    from api.server import serve as serve_api  # noqa: PLC0415
+    from api.settings import ApiSettings  # noqa: PLC0415
+    from geo.summary import describe_database  # noqa: PLC0415
+
+    state = current()
+    where = describe_database(state.engine())  # refuses a bad URL, creates the schema if missing
+    state.close()
+    given = {"host": host, "port": port, "workers": workers}
+    settings = ApiSettings(**{k: v for k, v in given.items() if v is not None})
+    console.print(f"serving {where} on http://{settings.host}:{settings.port}/ "
+                  f"({settings.workers} worker(s)); Ctrl+C stops")
+    serve_api(state.database, settings)
+
+
 def main() -> None:
     """Entry point of the ``petadesa`` script."""
     app()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from geo.errors import PetadesaError
+
 _CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 _NODOT_LENGTHS = {2: (2,), 4: (2, 2), 6: (2, 2, 2), 10: (2, 2, 2, 4)}
 
@@ -29,8 +31,10 @@ class Level(StrEnum):
 LEVELS: tuple[Level, ...] = (Level.PROVINCE, Level.REGENCY, Level.DISTRICT, Level.VILLAGE)
 
 
-class InvalidCode(ValueError):
+class InvalidCode(PetadesaError, ValueError):
     """A string that is not a Kemendagri area code."""
+
+    code = "invalid_code"
 
 
 def normalize_code(value: object) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
+from geo.codes import normalize_code
 from geo.db import is_geopackage, transaction
 from geo.models import AREA_MODELS, ASSET_LAYERS, Village
 
@@ -26,6 +27,8 @@ def registry_summary(engine: Engine, *, regency: str | None = None) -> dict[str,
 
     ``regency`` (a code such as ``35.07``) limits villages and assets to that regency.
     """
+    if regency is not None:
+        regency = normalize_code(regency)
     with transaction(engine) as session:
         return {
             "database": describe_database(engine),
