@@ -1,0 +1,277 @@
+"""Read the registry as GeoDataFrames and DataFrames, the same way on both backends.
+
+Every function reads current versions only (``valid_to IS NULL``) and returns geometry in
+EPSG:4326, fetched as WKB (``ST_AsBinary``) and decoded with shapely, so PostGIS and GeoPackage
+give identical frames. Area filters take Kemendagri codes (``35.07`` or ``3507``) and match
+exactly: a regency filter selects ``code LIKE '35.07.%'``, never ``35.071...``; a district
+filter joins on ``parent_code``. Bounding boxes go through the spatial index on both backends
+(the GiST index on PostGIS, an explicit R*Tree prefilter on GeoPackage, where SQLite would not
+use the R*Tree by itself).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Select,
+    and_,
+    column,
+    exists,
+    func,
+    select,
+    table,
+)
+from sqlalchemy.orm import Session
+
+import geopandas as gpd
+import shapely
+
+from geo.codes import Level, level_of, normalize_code
+from geo.errors import UnknownLayer
+from geo.models import (
+    ASSET_LAYERS,
+    SRID,
+    AdminArea,
+    Asset,
+    District,
+    LayerInfo,
+    Province,
+    Regency,
+    Village,
+)
+
+CRS = f"EPSG:{SRID}"
+BBox = tuple[float, float, float, float]
+"""``(min_lon, min_lat, max_lon, max_lat)`` in EPSG:4326."""
+
+_PARENT_COLUMN = {
+    Village: "district_code",
+    District: "regency_code",
+    Regency: "province_code",
+    Province: "parent_code",
+}
+
+
+def villages(
+    session: Session, *, regency: str | None = None, district: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read current villages (*desa/kelurahan*), optionally of one regency and/or district.
+
+    Columns: code, name, kind, district_code, area_km2, label_lon, label_lat, source,
+    geometry; ordered by code.
+    """
+    stmt = _area_select(Village).where(*_village_filters(regency, district))
+    return _geo_frame(session, stmt)
+
+
+def districts(session: Session, *, regency: str | None = None) -> gpd.GeoDataFrame:
+    """Read current districts (*kecamatan*), optionally of one regency.
+
+    Columns as :func:`villages`, with ``regency_code`` for the parent.
+    """
+    stmt = _area_select(District)
+    if regency is not None:
+        stmt = stmt.where(District.parent_code == _code(regency, Level.REGENCY))
+    return _geo_frame(session, stmt)
+
+
+def regencies(session: Session, *, province: str | None = None) -> gpd.GeoDataFrame:
+    """Read current regencies and cities (*kabupaten/kota*), optionally of one province.
+
+    Columns as :func:`villages`, with ``province_code`` for the parent.
+    """
+    stmt = _area_select(Regency)
+    if province is not None:
+        stmt = stmt.where(Regency.parent_code == _code(province, Level.PROVINCE))
+    return _geo_frame(session, stmt)
+
+
+def assets(
+    session: Session,
+    layer: str,
+    *,
+    village: str | None = None,
+    district: str | None = None,
+    regency: str | None = None,
+    bbox: BBox | None = None,
+) -> gpd.GeoDataFrame:
+    """Rows of one asset layer with all its columns, ordered by id.
+
+    ``village``/``district``/``regency`` filter on the linked ``village_code`` (so unlinked
+    assets appear only without those filters); ``bbox`` keeps the assets that intersect it.
+    Raises :class:`~geo.errors.UnknownLayer`.
+    """
+    model = layer_info(layer).model
+    cols = [c for c in model.__table__.columns if c.name != "geom"]
+    stmt = select(*cols, _wkb(model.geom)).order_by(model.id)
+    stmt = stmt.where(*_linked_filters(model, village, district, regency))
+    if bbox is not None:
+        stmt = _within_bbox(session, stmt, model, bbox)
+    return _geo_frame(session, stmt)
+
+
+def counts_per_village(
+    session: Session, *, regency: str | None = None, district: str | None = None
+) -> pd.DataFrame:
+    """One row per current village (code, name, district_code), one count column per layer.
+
+    Counts are of assets linked to the village (0 where none); one grouped query per layer.
+    """
+    frame = _plain_frame(
+        session,
+        select(Village.code, Village.name, Village.parent_code.label("district_code"))
+        .where(*_current(Village), *_village_filters(regency, district))
+        .order_by(Village.code),
+    )
+    for name, info in ASSET_LAYERS.items():
+        counts = dict(session.execute(_count_by_village(info.model, regency, district)).all())
+        frame[name] = frame["code"].map(counts).fillna(0).astype("int64")
+    return frame
+
+
+def villages_without(
+    session: Session, layer: str, *, regency: str | None = None, district: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read current villages with no asset of ``layer`` linked to them (columns as villages).
+
+    E.g. villages without a destination (``destination``) or a flagship product
+    (``product_site``). Raises :class:`~geo.errors.UnknownLayer`.
+    """
+    model = layer_info(layer).model
+    stmt = _area_select(Village).where(
+        *_village_filters(regency, district),
+        ~exists().where(model.village_code == Village.code),
+    )
+    return _geo_frame(session, stmt)
+
+
+def layer_info(layer: str) -> LayerInfo:
+    """Look up an asset layer; raise :class:`~geo.errors.UnknownLayer` if there is none."""
+    try:
+        return ASSET_LAYERS[layer]
+    except KeyError:
+        known = ", ".join(ASSET_LAYERS)
+        raise UnknownLayer(f"unknown asset layer {layer!r}; known: {known}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------
+
+
+def _code(value: str, level: Level) -> str:
+    """Normalise a filter code and check it names an area of the expected level."""
+    code = normalize_code(value)
+    if level_of(code) is not level:
+        raise ValueError(f"{value!r} is not a {level.value} code")
+    return code
+
+
+def _current(model: type[AdminArea]) -> list[ColumnElement[bool]]:
+    return [model.valid_to.is_(None)]
+
+
+def _village_filters(regency: str | None, district: str | None) -> list[ColumnElement[bool]]:
+    filters = []
+    if regency is not None:
+        prefix = _code(regency, Level.REGENCY) + "."
+        filters.append(Village.code.startswith(prefix, autoescape=True))
+    if district is not None:
+        filters.append(Village.parent_code == _code(district, Level.DISTRICT))
+    return filters
+
+
+def _linked_filters(
+    model: type[Asset], village: str | None, district: str | None, regency: str | None
+) -> list[ColumnElement[bool]]:
+    filters = []
+    if village is not None:
+        filters.append(model.village_code == _code(village, Level.VILLAGE))
+    for value, level in ((district, Level.DISTRICT), (regency, Level.REGENCY)):
+        if value is not None:
+            prefix = _code(value, level) + "."
+            filters.append(model.village_code.startswith(prefix, autoescape=True))
+    return filters
+
+
+def _count_by_village(model: type[Asset], regency: str | None, district: str | None) -> Select[Any]:
+    codes = select(Village.code).where(*_current(Village), *_village_filters(regency, district))
+    return (
+        select(model.village_code, func.count())
+        .where(model.village_code.in_(codes))
+        .group_by(model.village_code)
+    )
+
+
+def _area_select(model: type[AdminArea]) -> Select[Any]:
+    return (
+        select(
+            model.code,
+            model.name,
+            model.kind,
+            model.parent_code.label(_PARENT_COLUMN[model]),
+            model.area_km2,
+            model.label_lon,
+            model.label_lat,
+            model.source,
+            _wkb(model.boundary),
+        )
+        .where(*_current(model))
+        .order_by(model.code)
+    )
+
+
+def _wkb(geom: Any) -> ColumnElement[bytes]:
+    return func.ST_AsBinary(geom, type_=LargeBinary).label("geometry")
+
+
+def _within_bbox(session: Session, stmt: Select[Any], model: type[Asset], bbox: BBox) -> Select:
+    """Keep rows intersecting ``bbox``, through the spatial index on either backend."""
+    min_lon, min_lat, max_lon, max_lat = (float(v) for v in bbox)
+    if min_lon > max_lon or min_lat > max_lat:
+        raise ValueError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox!r}")
+    envelope = func.ST_GeomFromWKB(_envelope(min_lon, min_lat, max_lon, max_lat).wkb, SRID)
+    exact = func.ST_Intersects(model.geom, envelope)
+    if session.get_bind().dialect.name == "postgresql":
+        return stmt.where(exact)
+    rtree = table(
+        f"rtree_{model.__tablename__}_geom",
+        column("id"),
+        column("minx"),
+        column("maxx"),
+        column("miny"),
+        column("maxy"),
+    )
+    boxed = and_(
+        rtree.c.id == model.id,
+        rtree.c.minx <= max_lon,
+        rtree.c.maxx >= min_lon,
+        rtree.c.miny <= max_lat,
+        rtree.c.maxy >= min_lat,
+    )
+    return stmt.join_from(model, rtree, boxed).where(exact)
+
+
+def _envelope(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> Any:
+    """Make the box a valid geometry: of zero width or height, it is a line or a point."""
+    if min_lon == max_lon and min_lat == max_lat:
+        return shapely.Point(min_lon, min_lat)
+    if min_lon == max_lon or min_lat == max_lat:
+        return shapely.LineString([(min_lon, min_lat), (max_lon, max_lat)])
+    return shapely.box(min_lon, min_lat, max_lon, max_lat)
+
+
+def _plain_frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
+    result = session.execute(stmt)
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def _geo_frame(session: Session, stmt: Select[Any]) -> gpd.GeoDataFrame:
+    frame = _plain_frame(session, stmt)
+    wkb = [None if v is None else bytes(v) for v in frame.pop("geometry")]
+    geometry = gpd.GeoSeries(shapely.from_wkb(wkb), index=frame.index, crs=CRS)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=CRS)
