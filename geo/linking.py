@@ -125,6 +125,7 @@ def link_assets(
     *,
     ids: dict[str, list[int]] | None = None,
     max_listed: int | None = MAX_LISTED,
+    count_as_edit: bool = True,
 ) -> LinkReport:
     """Set ``village_code`` on the assets of ``layers`` (all layers by default).
 
@@ -132,6 +133,9 @@ def link_assets(
     ``layers`` but absent from ``ids`` is linked whole. Rows whose village does not change are
     not rewritten; changed rows get ``version + 1`` and a new ``updated_at``. Runs in the
     session's transaction and does not commit. Raises :class:`~geo.errors.UnknownLayer`.
+
+    ``count_as_edit=False`` leaves ``version`` and ``updated_at`` alone: an importer that has just
+    written the rows links them as part of that same edit.
     """
     infos = _resolve_layers(layers, ids)
     session.flush()
@@ -140,7 +144,7 @@ def link_assets(
     with _tuned(conn):
         for info in infos:
             selected = None if ids is None else ids.get(info.name)
-            _link_layer(conn, info, selected, report)
+            _link_layer(conn, info, selected, report, count_as_edit)
     _expire_links(session, {info.model for info in infos})
     return report
 
@@ -148,6 +152,8 @@ def link_assets(
 def _resolve_layers(
     layers: Iterable[str] | None, ids: dict[str, list[int]] | None
 ) -> list[LayerInfo]:
+    if isinstance(layers, str):  # one name, not its letters
+        layers = [layers]
     names = list(layers) if layers is not None else list(ids or ASSET_LAYERS)
     unknown = sorted({*names, *(ids or {})} - ASSET_LAYERS.keys())
     if unknown:
@@ -188,13 +194,17 @@ def _expire_links(session: Session, models: set[type[Asset]]) -> None:
 
 
 def _link_layer(
-    conn: Connection, info: LayerInfo, selected: list[int] | None, report: LinkReport
+    conn: Connection,
+    info: LayerInfo,
+    selected: list[int] | None,
+    report: LinkReport,
+    count_as_edit: bool = True,
 ) -> None:
     model = info.model
     scratch = MetaData()
     scope = None if selected is None else _id_table(conn, scratch, selected)
     best = _best_table(conn, scratch, model, scope)
-    counts = LayerCounts(changed=_write_back(conn, model, best, scope))
+    counts = LayerCounts(changed=_write_back(conn, model, best, scope, count_as_edit))
     _count(conn, model, scope, counts)
     report.layers[info.name] = counts
     limit = report.max_listed
@@ -327,12 +337,18 @@ def _in_scope(model: type[Asset], scope: Table | None) -> list[ColumnElement[boo
     return [] if scope is None else [model.id.in_(select(scope.c.id))]
 
 
-def _write_back(conn: Connection, model: type[Asset], best: Table, scope: Table | None) -> int:
+def _write_back(
+    conn: Connection,
+    model: type[Asset],
+    best: Table,
+    scope: Table | None,
+    count_as_edit: bool = True,
+) -> int:
     """Unlink rows now in no village, then write the codes that differ. Returns the changes.
 
     Unlinking first lets it use the ``village_code`` index while few rows are linked yet.
     """
-    bump = {"version": model.version + 1, "updated_at": utcnow()}
+    bump = {"version": model.version + 1, "updated_at": utcnow()} if count_as_edit else {}
     unlinked = (
         update(model)
         .where(

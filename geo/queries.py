@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 import geopandas as gpd
 import shapely
 
-from geo.codes import Level, level_of, normalize_code
-from geo.errors import UnknownLayer
+from geo.codes import InvalidCode, Level, level_of, normalize_code
+from geo.errors import AreaNotFound, UnknownLayer
 from geo.models import (
     ASSET_LAYERS,
     SRID,
@@ -62,10 +62,23 @@ def villages(
     """Read current villages (*desa/kelurahan*), optionally of one regency and/or district.
 
     Columns: code, name, kind, district_code, area_km2, label_lon, label_lat, source,
-    geometry; ordered by code.
+    geometry; ordered by code. Filter codes must be of their level (:class:`InvalidCode`).
     """
     stmt = _area_select(Village).where(*_village_filters(regency, district))
     return _geo_frame(session, stmt)
+
+
+def village(session: Session, code: str) -> gpd.GeoDataFrame:
+    """Read the current version of one village (one row, columns as :func:`villages`).
+
+    Raises :class:`~geo.errors.AreaNotFound` if there is none, :class:`InvalidCode` if
+    ``code`` is not a village code.
+    """
+    code = _code(code, Level.VILLAGE)
+    frame = _geo_frame(session, _area_select(Village).where(Village.code == code))
+    if frame.empty:
+        raise AreaNotFound(f"no current village with code {code}")
+    return frame
 
 
 def districts(session: Session, *, regency: str | None = None) -> gpd.GeoDataFrame:
@@ -164,10 +177,10 @@ def layer_info(layer: str) -> LayerInfo:
 
 
 def _code(value: str, level: Level) -> str:
-    """Normalise a filter code and check it names an area of the expected level."""
+    """Normalise a filter code; :class:`InvalidCode` unless it names an area of ``level``."""
     code = normalize_code(value)
     if level_of(code) is not level:
-        raise ValueError(f"{value!r} is not a {level.value} code")
+        raise InvalidCode(f"{value!r} is not a {level.value} code")
     return code
 
 

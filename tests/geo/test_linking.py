@@ -214,6 +214,7 @@ def test_unknown_layer_is_refused(session):
         link_assets(session, ["towers"])
     with pytest.raises(UnknownLayer):
         link_assets(session, ids={"roads": [1]})
+    assert set(link_assets(session, "tower").layers) == {"tower"}  # a name, not its letters
 
 
 @pytest.mark.parametrize("backend", ["postgis"], indirect=True)

@@ -7,7 +7,8 @@ import shapely
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point
 
 from geo import queries
-from geo.errors import UnknownLayer
+from geo.codes import InvalidCode
+from geo.errors import AreaNotFound, UnknownLayer
 from geo.models import ASSET_LAYERS, Tower
 from tests.geo.helpers import (
     BLABAK,
@@ -81,10 +82,21 @@ def test_village_filters_are_exact(session, filters, expected):
 
 
 def test_filters_refuse_codes_of_the_wrong_level(session):
-    with pytest.raises(ValueError, match="not a regency code"):
+    with pytest.raises(InvalidCode, match="not a regency code"):
         queries.villages(session, regency="35.07.01")
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidCode):
         queries.villages(session, regency="35.07%")
+    with pytest.raises(InvalidCode):
+        queries.assets(session, "tower", village="35.07.01")
+
+
+def test_one_village(session):
+    frame = queries.village(session, "3507012001")
+    assert list(frame["code"]) == [TULUNGREJO]
+    assert list(frame["name"]) == ["Tulungrejo"]
+    assert list(frame.columns) == list(queries.villages(session).columns)
+    with pytest.raises(AreaNotFound):
+        queries.village(session, "35.07.01.2099")
 
 
 def test_districts_and_regencies(session):
