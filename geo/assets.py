@@ -213,28 +213,10 @@ def import_assets(
         written = _upsert(session, model, rows, report)
         from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
 
-        link = link_assets(session, [layer], ids={layer: list(written)})
-        _settle_versions(session, model, written)
+        link = link_assets(session, [layer], ids={layer: list(written)}, count_as_edit=False)
         report.link = link.to_dict()
     report.committed = True
     return report
-
-
-def _settle_versions(session: Session, model: type[Asset], written: dict[int, int]) -> None:
-    """Give each row written by this import the version the import gave it.
-
-    Linking bumps the version of every row whose village it sets; a row inserted or updated
-    here gets its village in the same transaction, so that is one change, not two: a new row
-    stays at version 1 and an updated one at its previous version + 1.
-    """
-    if not written:
-        return
-    table = model.__table__
-    stmt = (update(table)
-            .where(table.c.id == bindparam("_id"), table.c.version != bindparam("_version"))
-            .values(version=bindparam("_version")))
-    session.execute(stmt, [{"_id": i, "_version": v} for i, v in written.items()],
-                    execution_options={"synchronize_session": False})
 
 
 def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportReport) -> None:

@@ -65,6 +65,20 @@ class _Plan:
     """The file's columns, named in the report so the user finds the value."""
 
 
+SLIVER_HOLE_DEG2 = 1e-6
+"""Holes smaller than this (about 1.2 ha) in a dissolved parent are gaps between neighbouring
+villages in the source, not enclaves: the source's polygons do not tile exactly."""
+
+
+def dissolve(parts: list[Any]) -> Any:
+    """Union of child boundaries as a MultiPolygon, with sliver gaps between children filled."""
+    polygons = []
+    for polygon in shapely.get_parts(shapely.union_all(np.array(parts, dtype=object))):
+        holes = [ring for ring in polygon.interiors if shapely.Polygon(ring).area >= SLIVER_HOLE_DEG2]
+        polygons.append(shapely.Polygon(polygon.exterior, holes))
+    return shapely.multipolygons(polygons)
+
+
 def area_km2(geoms: list[Any]) -> np.ndarray:
     """Areas in km², computed on an equal-area projection of the WGS 84 ellipsoid."""
     return gpd.GeoSeries(geoms, crs=4326).to_crs(EQUAL_AREA).area.to_numpy() / 1e6
@@ -298,8 +312,7 @@ def _derive_parents(session: Session, plan: _Plan, gdf: gpd.GeoDataFrame, report
         children = _children_geometries(session, AREA_MODELS[LEVELS[LEVELS.index(level) + 1]], targets, fresh)
         for code in targets:
             parts = children[code]
-            geom = shapely.multipolygons(shapely.get_parts(
-                shapely.union_all(np.array(parts, dtype=object))).tolist())
+            geom = dissolve(parts)
             name = plan.known_names.get(code) or _parent_name(gdf, level, code)
             plan.derived[code] = _Area(code, name, geom, DERIVED, None,
                                        f"dissolved from {len(parts)} {LEVELS[LEVELS.index(level) + 1]} areas")

@@ -16,7 +16,7 @@ import geopandas as gpd
 import shapely
 from pyproj import Geod
 
-from geo.boundaries import DERIVED, count_areas, import_boundaries, import_code_list
+from geo.boundaries import DERIVED, area_km2, count_areas, import_boundaries, import_code_list
 from geo.db import transaction
 from geo.errors import ImportRejected
 from geo.models import AREA_MODELS, AdminArea, AreaCode, District, Province, Regency, Village
@@ -269,8 +269,12 @@ def test_derived_district_is_named_from_the_code_list(engine, boundaries_dir, co
     assert set(children["parent_id"]) == {district_id}
     assert donomulyo["area_km2"] == pytest.approx(children["area_km2"].sum(), rel=0.005)
     union = shapely.union_all(children.geometry.values)
-    assert shapely.symmetric_difference(union, donomulyo.geometry).area == pytest.approx(
-        0, abs=1e-12
+    # the union, with the source's 65 sliver gaps between neighbouring villages filled
+    assert sum(len(p.interiors) for p in shapely.get_parts(union)) == 65
+    assert sum(len(p.interiors) for p in donomulyo.geometry.geoms) == 0
+    assert shapely.difference(union, donomulyo.geometry).area == pytest.approx(0, abs=1e-12)
+    assert shapely.difference(donomulyo.geometry, union).area / union.area == pytest.approx(
+        9.05e-5, rel=0.01
     )
     assert set(districts["source"]) == {DERIVED}
     assert tuple(regency) == ("Kabupaten Malang", DERIVED)
@@ -391,3 +395,19 @@ def test_imported_parents_keep_their_source(engine, boundaries_dir, code_list_cs
         assert sources(Province) == {DERIVED: 1}
         assert session.scalar(select(func.min(District.version))) == 1
         assert session.scalar(select(func.max(District.version))) == 1
+
+
+def test_dissolved_regency_keeps_the_kota_malang_enclave_and_fills_slivers(
+    engine, boundaries_dir, code_list_csv
+):
+    load_code_list(engine, code_list_csv)
+    import_boundaries(engine, boundaries_dir / MALANG_GEOJSON)
+    regency = stored(engine, Regency).loc["35.07"].geometry
+    holes = [shapely.Polygon(ring) for part in regency.geoms for ring in part.interiors]
+    assert len(holes) == 1
+    kota_malang = shapely.union_all(
+        gpd.read_file(boundaries_dir / "desa_3573_kota_malang.geojson").geometry.values
+    )
+    # the hole is Kota Malang (about 111 km2), give or take the slivers along its edge
+    assert area_km2(holes)[0] == pytest.approx(area_km2([kota_malang])[0], rel=0.01)
+    assert holes[0].intersection(kota_malang).area / holes[0].area == pytest.approx(1.0, abs=0.01)
