@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.codes import InvalidCode
+from maps.assets import MapAssetsMissing
 from geo.errors import (
     AreaNotFound,
     ConfigurationError,
@@ -85,6 +86,7 @@ PROBLEM_KINDS: dict[type[Exception], ProblemKind] = {
     FileTooLarge: ProblemKind(413, "File too large"),
     RequestTooLarge: ProblemKind(413, "Request too large"),
     SourceUnavailable: ProblemKind(502, "Upstream source unavailable"),
+    MapAssetsMissing: ProblemKind(503, "Map assets not installed", "map_assets_missing"),
     ConfigurationError: ProblemKind(500, "Server misconfigured"),
     RegistryUnavailable: ProblemKind(503, "Registry unavailable"),
     OperationalError: ProblemKind(503, "Database unavailable", "database_unavailable"),

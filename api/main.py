@@ -7,22 +7,31 @@ settings, so tests and the server each get an app of their own.
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from api.errors import install_error_handlers
 from api.middleware import RequestSizeLimit
 from api.routes import TAGS, api_router
+from api.routes.maps import ASSETS_PATH
 from api.schemas import Problem
 from api.settings import ApiSettings
 from geo.db import make_engine, session_factory
 from geo.settings import DatabaseSettings
+from maps.assets import MapAssetsMissing, write_assets
+
+logger = logging.getLogger("petadesa.api")
 
 TITLE = "Petadesa"
 DESCRIPTION = (
@@ -46,12 +55,27 @@ def create_app(database_url: str | None = None, settings: ApiSettings | None = N
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(api_router)
+    _mount_map_assets(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"])
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _mount_map_assets(app: FastAPI) -> None:
+    """Serve the maps' JS/CSS from a folder written at start-up from node_modules."""
+    folder = Path(tempfile.mkdtemp(prefix="petadesa-map-assets-"))
+    app.state.map_assets_dir = folder
+    app.mount(ASSETS_PATH, StaticFiles(directory=folder, check_dir=False), name="map-assets")
+
+
+def _write_map_assets(folder: Path) -> None:
+    try:
+        write_assets(folder)
+    except MapAssetsMissing as exc:  # the rest of the API works without maps
+        logger.warning("maps unavailable: %s", exc)
 
 
 def _lifespan(
@@ -66,10 +90,12 @@ def _lifespan(
             engine = make_engine(database_url)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        _write_map_assets(app.state.map_assets_dir)
         try:
             yield
         finally:
             engine.dispose()
+            shutil.rmtree(app.state.map_assets_dir, ignore_errors=True)
 
     return lifespan
 

@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the input was refused (nothing written); 2 wrong usage;
 from __future__ import annotations
 
 import functools
+from enum import Enum
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -30,7 +31,9 @@ boundaries_app = typer.Typer(no_args_is_help=True, help="Administrative boundari
 assets_app = typer.Typer(no_args_is_help=True, help="Asset layers: towers, fibre, destinations, products...")
 app.add_typer(codes_app, name="codes")
 app.add_typer(boundaries_app, name="boundaries")
+map_app = typer.Typer(no_args_is_help=True, help="Maps as HTML files that work offline.")
 app.add_typer(assets_app, name="assets")
+app.add_typer(map_app, name="map")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -306,6 +309,40 @@ def summary(
         print_summary(data)
 
 
+class MapLanguage(str, Enum):
+    """Languages of map labels, legends and popups."""
+
+    id = "id"
+    en = "en"
+
+
+@map_app.command("registry")
+@handle_errors
+def map_registry(
+    regency: Annotated[str, typer.Option(help="Regency code, e.g. 35.07 (Kabupaten Malang).")],
+    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="HTML file to write.")],
+    district: Annotated[str | None, typer.Option(help="Only this kecamatan, e.g. 35.07.05.")] = None,
+    lang: Annotated[MapLanguage, typer.Option(help="id (Bahasa Indonesia) or en.")] = MapLanguage.id,
+    inline: Annotated[bool, typer.Option(help="One self-contained file, no assets/ folder.")] = False,
+    basemap: Annotated[bool, typer.Option(help="Add OpenStreetMap tiles (needs internet to view).")] = False,
+) -> None:
+    """Write the registry map of a regency: villages, asset layers, legend; works offline."""
+    path = _render_registry_map(regency, output, district=district, lang=lang.value, inline=inline,
+                                basemap=basemap)
+    assets = "self-contained" if inline else f"assets in {path.parent / 'assets'}"
+    console.print(f"map written: {path} ({path.stat().st_size / 2**20:.1f} MiB, {assets})")
+
+
+def _render_registry_map(regency: str, output: Path, *, district: str | None = None, lang: str = "id",
+                         inline: bool = False, basemap: bool = False) -> Path:
+    from geo.db import transaction  # noqa: PLC0415
+    from maps import registry_map, save_map  # noqa: PLC0415
+
+    with console.status("drawing the map..."), transaction(current().engine()) as session:
+        fmap = registry_map(session, regency=regency, district=district, lang=lang, basemap=basemap)
+    return save_map(fmap, output, inline=inline).resolve()
+
+
 @app.command()
 @handle_errors
 def quickstart(
@@ -313,6 +350,9 @@ def quickstart(
                        ] = "35.07",
     data_dir: Annotated[Path | None, typer.Option(envvar="PETADESA_DATA_DIR", help="Folder of real public data "
                                                   "(default: ../shared/data beside the repository).")] = None,
+    maps_dir: Annotated[Path, typer.Option(help="Where the maps are written.")] = Path("out"),
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards "
+                                            "(Ctrl+C stops).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """The main job: build a registry of one regency, ready to explore.
@@ -330,11 +370,19 @@ def quickstart(
         result = build_demo_registry(engine, regency=regency, data_dir=data_dir or default_data_dir(),
                                      step=lambda msg: status.update(msg + "..."))
     data = registry_summary(engine, regency=result.regency)
+    maps = {lang: _render_registry_map(result.regency, maps_dir / f"registry-{result.regency}-{lang}.html",
+                                       lang=lang) for lang in ("id", "en")}
     if as_json:
         print_json({"regency": result.regency, "sample_region": result.sample_region, "notes": result.notes,
-                    "imports": [r.to_dict() for r in result.reports], "summary": data})
-        return
-    _print_quickstart(result, data)
+                    "imports": [r.to_dict() for r in result.reports], "summary": data,
+                    "maps": {lang: str(path) for lang, path in maps.items()}})
+    else:
+        _print_quickstart(result, data)
+        console.print("[bold]Maps[/bold] (open in a browser; they work offline):")
+        for path in maps.values():
+            console.print(f"  {path.as_uri()}")
+    if serve_api:
+        serve()
 
 
 def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
@@ -356,6 +404,7 @@ def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
         console.print(f"[yellow]note:[/yellow] {note}")
     print_summary(data)
     console.print("\n[bold]Next:[/bold]\n"
+                  "  petadesa serve                          the API on http://127.0.0.1:8000/\n"
                   "  petadesa summary --json                 the numbers, for scripts\n"
                   "  petadesa assets layers                  what each layer holds\n"
                   "  petadesa assets import LAYER FILE       add your own towers, destinations...\n"

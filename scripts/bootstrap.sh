@@ -13,8 +13,11 @@ STAMP="$VENV/.petadesa-pyproject.sha256"
 PYTHON=${PYTHON:-python3}
 
 # PostGIS for the test cluster, SpatiaLite for the GeoPackage backend, ogr2ogr/ogrinfo for
-# bulk loads and as an OGC API Features client. None of them exists as a wheel.
-APT_PACKAGES=(postgresql-15-postgis-3 libsqlite3-mod-spatialite gdal-bin)
+# bulk loads and as an OGC API Features client, Chromium for the map tests (Playwright drives
+# Debian's build; it cannot download its own here). None of them exists as a wheel.
+APT_PACKAGES=(postgresql-15-postgis-3 libsqlite3-mod-spatialite gdal-bin chromium)
+# npm installs the maps' JS/CSS (package-lock.json); Debian's nodejs/npm when the machine has none.
+command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
 say() { echo "petadesa setup: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -71,7 +74,23 @@ install_python_packages() {
     echo "$want" >"$STAMP"
 }
 
+install_map_assets() {
+    # Folium's JS/CSS at the versions it pins, from the npm registry, so maps work offline.
+    local stamp="$REPO/node_modules/.petadesa-lock.sha256" want
+    want=$(sha256sum "$REPO/package-lock.json" | cut -d' ' -f1)
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        say "map assets up to date"
+        return
+    fi
+    command -v npm >/dev/null \
+        || die "npm not found: the offline maps need Node.js >= 18 with npm (apt-get install -y nodejs npm)"
+    say "npm ci (map assets: leaflet, bootstrap, font awesome...)"
+    (cd "$REPO" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$want" >"$stamp"   # npm ci wipes node_modules, so the stamp is rewritten each install
+}
+
 install_system_packages
+install_map_assets
 create_venv
 install_python_packages
 say "ready ($VENV)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import districts, gaps, health, landing, layers, regencies, summary, villages
+from api.routes import districts, gaps, health, landing, layers, maps, regencies, summary, villages
 
 TAGS = [
     {"name": "landing", "description": "What the API is and where everything is"},
@@ -14,6 +14,7 @@ TAGS = [
     {"name": "districts", "description": "Districts (kecamatan)"},
     {"name": "villages", "description": "Villages (desa/kelurahan) and their assets"},
     {"name": "layers", "description": "Asset layers: towers, fibre, destinations, products..."},
+    {"name": "maps", "description": "Interactive maps (HTML) that work offline"},
 ]
 
 api_router = APIRouter()
@@ -25,3 +26,4 @@ api_router.include_router(districts.router, prefix="/districts", tags=["district
 api_router.include_router(villages.router, prefix="/villages", tags=["villages"])
 api_router.include_router(gaps.router, prefix="/villages-without", tags=["villages"])
 api_router.include_router(layers.router, prefix="/layers", tags=["layers"])
+api_router.include_router(maps.router, prefix="/maps", tags=["maps"])

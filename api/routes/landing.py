@@ -22,6 +22,7 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     ("/layers", "data", JSON, "Asset layers"),
     ("/layers/{layer}/items", "data", GEOJSON_MEDIA_TYPE, "Assets of one layer (?bbox=...)"),
     ("/villages-without/{layer}", "data", GEOJSON_MEDIA_TYPE, "Villages with no asset of a layer"),
+    ("/maps/registry?regency=35.07", "data", "text/html", "Registry map of a regency (?lang=en)"),
 )
 
 

@@ -22,6 +22,7 @@ OPERATIONS = {
     ("get", "/villages-without/{layer}"): "listVillagesWithout",
     ("get", "/layers"): "listLayers",
     ("get", "/layers/{layer}/items"): "listLayerItems",
+    ("get", "/maps/registry"): "getRegistryMap",
 }
 
 

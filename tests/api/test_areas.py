@@ -33,7 +33,8 @@ def test_landing_page_links_every_endpoint(client):
     hrefs = {link.href.removeprefix("http://testserver") for link in page.links}
     assert hrefs == {"/", "/openapi.json", "/docs", "/health", "/summary", "/regencies",
                      "/districts", "/villages", "/villages/{code}", "/layers",
-                     "/layers/{layer}/items", "/villages-without/{layer}"}
+                     "/layers/{layer}/items", "/villages-without/{layer}",
+                     "/maps/registry?regency=35.07"}
     rels = {link.rel for link in page.links}
     assert {"self", "service-desc", "service-doc"} <= rels
     for link in page.links:

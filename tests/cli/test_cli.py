@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,10 @@ def invoke(database_url: str, *args: str):
     return runner.invoke(app, ["--database", database_url, *args], catch_exceptions=False)
 
 
-def test_quickstart_builds_kab_malang(database_url, engine, shared_data):
-    result = invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--json")
+def test_quickstart_builds_kab_malang(database_url, engine, shared_data, tmp_path):
+    maps_dir = tmp_path / "maps"
+    result = invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--maps-dir", str(maps_dir),
+                    "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["sample_region"] is False
@@ -45,8 +48,14 @@ def test_quickstart_builds_kab_malang(database_url, engine, shared_data):
     assert layers["tower"]["sample"] == layers["tower"]["count"] == 156
     assert layers["product_site"]["sample"] == 234
     assert summary["villages_without"]["destination"] == 390 - _villages_with_destination(engine)
+    assert data["maps"] == {lang: str((maps_dir / f"registry-35.07-{lang}.html").resolve()) for lang in ("id", "en")}
+    for path in data["maps"].values():
+        village_ids = re.findall(r'"id": ?"(35\.07\.\d\d\.\d{4})"', Path(path).read_text())
+        assert len(set(village_ids)) == 390
+    assert (maps_dir / "assets").is_dir()
     # the second run changes nothing
-    again = json.loads(invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--json").output)
+    again = json.loads(invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--maps-dir",
+                              str(maps_dir), "--json").output)
     assert [(r["target"], r["inserted"], r["updated"]) for r in again["imports"]] == [
         (r["target"], 0, 0) for r in again["imports"]]
 
@@ -61,8 +70,9 @@ def _villages_with_destination(engine) -> int:
         return session.scalar(select(func.count(func.distinct(Destination.village_code))))
 
 
-def test_quickstart_without_network_or_mirror_uses_the_sample_region(database_url, engine):
-    result = invoke(database_url, "quickstart", "--data-dir", "/nonexistent", "--json")
+def test_quickstart_without_network_or_mirror_uses_the_sample_region(database_url, engine, tmp_path):
+    result = invoke(database_url, "quickstart", "--data-dir", "/nonexistent", "--maps-dir",
+                    str(tmp_path / "maps"), "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["sample_region"] is True
