@@ -57,8 +57,12 @@ def area_code(value: str, level: Level) -> str:
 
 
 def _query_code(name: str, level: Level, example: str) -> Any:
-    return Query(alias=name, max_length=CODE_MAX_LENGTH, examples=[example],
-                 description=f"Kemendagri code of a {level.value}, e.g. {example}")
+    return Query(
+        alias=name,
+        max_length=CODE_MAX_LENGTH,
+        examples=[example],
+        description=f"Kemendagri code of a {level.value}, e.g. {example}",
+    )
 
 
 def province_filter(
@@ -98,8 +102,11 @@ VillageFilter = Annotated[str | None, Depends(village_filter)]
 def village_code(
     code: Annotated[
         str,
-        Path(max_length=CODE_MAX_LENGTH, examples=["35.07.05.1007"],
-             description="Kemendagri code of a village (desa/kelurahan)"),
+        Path(
+            max_length=CODE_MAX_LENGTH,
+            examples=["35.07.05.1007"],
+            description="Kemendagri code of a village (desa/kelurahan)",
+        ),
     ],
 ) -> str:
     """Read the ``{code}`` path parameter as a village code."""
@@ -111,8 +118,11 @@ VillageCode = Annotated[str, Depends(village_code)]
 
 LayerName = Annotated[
     str,
-    Path(max_length=64, examples=["destination"],
-         description="An asset layer: " + ", ".join(ASSET_LAYERS)),
+    Path(
+        max_length=64,
+        examples=["destination"],
+        description="An asset layer: " + ", ".join(ASSET_LAYERS),
+    ),
 ]
 """The ``{layer}`` path parameter; an unknown name is geo's ``UnknownLayer`` (404)."""
 
@@ -139,8 +149,11 @@ def parse_bbox(text: str) -> BBox:
 def bbox_filter(
     bbox: Annotated[
         str | None,
-        Query(max_length=200, examples=["112.70,-8.35,112.80,-8.25"],
-              description="min_lon,min_lat,max_lon,max_lat in EPSG:4326 (WGS 84 lon/lat)"),
+        Query(
+            max_length=200,
+            examples=["112.70,-8.35,112.80,-8.25"],
+            description="min_lon,min_lat,max_lon,max_lat in EPSG:4326 (WGS 84 lon/lat)",
+        ),
     ] = None,
 ) -> BBox | None:
     """Read the optional ``bbox`` query parameter, parsed and checked."""

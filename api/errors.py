@@ -22,7 +22,6 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.codes import InvalidCode
-from maps.assets import MapAssetsMissing
 from geo.errors import (
     AreaNotFound,
     ConfigurationError,
@@ -34,6 +33,7 @@ from geo.errors import (
     UnknownLayer,
     UnreadableFile,
 )
+from maps.assets import MapAssetsMissing
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:petadesa:problem:"
@@ -126,8 +126,9 @@ def exception_problem(request: Request, exc: Exception) -> JSONResponse:
     code = code or kind.code or "petadesa_error"
     detail = str(exc)
     if kind.status >= 500:
-        logger.error("%s %s -> %d %s", request.method, request.url.path, kind.status, code,
-                     exc_info=exc)
+        logger.error(
+            "%s %s -> %d %s", request.method, request.url.path, kind.status, code, exc_info=exc
+        )
         detail = SERVER_ERROR_DETAIL
     report = _report(exc.report) if isinstance(exc, ImportRejected) else None
     return problem_response(kind.status, code, kind.title, detail, request.url.path, report=report)
@@ -146,24 +147,27 @@ def validation_problem(request: Request, exc: Exception) -> JSONResponse:
         for error in raw
     ]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
-    return problem_response(400, "invalid_request", "Invalid request", detail, request.url.path,
-                            errors=errors)
+    return problem_response(
+        400, "invalid_request", "Invalid request", detail, request.url.path, errors=errors
+    )
 
 
 def http_problem(request: Request, exc: Exception) -> JSONResponse:
     """Answer Starlette's own HTTP errors (unknown path, wrong method) as problems too."""
     status = getattr(exc, "status_code", 500)
     code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-    response = problem_response(status, code, _reason(status), str(getattr(exc, "detail", "")),
-                                request.url.path)
+    response = problem_response(
+        status, code, _reason(status), str(getattr(exc, "detail", "")), request.url.path
+    )
     response.headers.update(getattr(exc, "headers", None) or {})
     return response
 
 
 def unexpected_problem(request: Request, exc: Exception) -> JSONResponse:
     """Answer a bug with a 500 problem; the server logs the traceback (Starlette re-raises)."""
-    return problem_response(500, "internal_error", "Internal server error", SERVER_ERROR_DETAIL,
-                            request.url.path)
+    return problem_response(
+        500, "internal_error", "Internal server error", SERVER_ERROR_DETAIL, request.url.path
+    )
 
 
 def _reason(status: int) -> str:

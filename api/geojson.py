@@ -56,16 +56,23 @@ def feature_texts(
     geometries = shapely.to_geojson(np.asarray(frame.geometry.values))
     ids = _records(frame[[id_column]])
     return [
-        _object(type='"Feature"', id=_dumps(ident[id_column]),
-                geometry=geometry or "null", properties=_dumps(record))
+        _object(
+            type='"Feature"',
+            id=_dumps(ident[id_column]),
+            geometry=geometry or "null",
+            properties=_dumps(record),
+        )
         for ident, geometry, record in zip(ids, geometries, records, strict=True)
     ]
 
 
 def asset_properties(frame: pd.DataFrame) -> list[str]:
     """List the columns of an asset layer: common ones, the layer's own, then bookkeeping."""
-    own = [c for c in frame.columns
-           if c not in _ASSET_FIRST and c not in _ASSET_LAST and c != "geometry"]
+    own = [
+        c
+        for c in frame.columns
+        if c not in _ASSET_FIRST and c not in _ASSET_LAST and c != "geometry"
+    ]
     return [*_ASSET_FIRST, *own, *_ASSET_LAST]
 
 
@@ -114,8 +121,9 @@ def _timestamp(value: pd.Timestamp) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                      default=_json_default)
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
+    )
 
 
 def _json_default(value: Any) -> Any:

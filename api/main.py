@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.middleware import RequestSizeLimit
@@ -50,16 +50,25 @@ def create_app(database_url: str | None = None, settings: ApiSettings | None = N
     (``PETADESA_API_*``), read now, not at import time. The engine opens when the app starts.
     """
     settings = settings if settings is not None else ApiSettings()
-    app = FastAPI(title=TITLE, description=DESCRIPTION, version=_version(),
-                  openapi_tags=TAGS, lifespan=_lifespan(database_url))
+    app = FastAPI(
+        title=TITLE,
+        description=DESCRIPTION,
+        version=_version(),
+        openapi_tags=TAGS,
+        lifespan=_lifespan(database_url),
+    )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(api_router)
     _mount_map_assets(app)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "HEAD", "OPTIONS"], allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "OPTIONS"],
+            allow_headers=["*"],
+        )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -103,8 +112,13 @@ def _lifespan(
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the Problem schema that every error response refers to."""
     if app.openapi_schema is None:
-        document = get_openapi(title=app.title, version=app.version, description=app.description,
-                               routes=app.routes, tags=app.openapi_tags)
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(problem.pop("$defs", {}))

@@ -26,7 +26,9 @@ class RequestSizeLimit:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             response = problem_response(
-                413, RequestTooLarge.code, "Request too large",
+                413,
+                RequestTooLarge.code,
+                "Request too large",
                 f"the request body has {declared} bytes; the limit is {self.max_bytes}",
                 scope.get("path", ""),
             )
@@ -40,8 +42,9 @@ class RequestSizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise RequestTooLarge(f"the request body passed the limit of {self.max_bytes} "
-                                          "bytes")
+                    raise RequestTooLarge(
+                        f"the request body passed the limit of {self.max_bytes} bytes"
+                    )
             return message
 
         await self.app(scope, counted, send)

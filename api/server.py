@@ -21,8 +21,9 @@ def serve(database_url: str | None = None, settings: ApiSettings | None = None) 
     """
     settings = settings if settings is not None else ApiSettings()
     os.environ.update(worker_environment(database_url, settings))
-    uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers)
+    uvicorn.run(
+        APP_FACTORY, factory=True, host=settings.host, port=settings.port, workers=settings.workers
+    )
 
 
 def worker_environment(database_url: str | None, settings: ApiSettings) -> dict[str, str]:

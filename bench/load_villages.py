@@ -35,7 +35,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BOUNDARIES = SHARED / "cahyadsn_wilayah_boundaries"
 VILLAGES = BOUNDARIES / "desa_35_jawa_timur.gpkg"
 CODES = SHARED / "cahyadsn_wilayah" / "kode_wilayah.csv"
-PARENTS = ("provinsi_35_jawa_timur.geojson", "kabkota_35_jawa_timur.geojson", "kecamatan_35_jawa_timur.geojson")
+PARENTS = (
+    "provinsi_35_jawa_timur.geojson",
+    "kabkota_35_jawa_timur.geojson",
+    "kecamatan_35_jawa_timur.geojson",
+)
 CONTENDERS = ("ogr2ogr", "to_postgis", "petadesa", "petadesa+derive")
 
 
@@ -48,9 +52,24 @@ def run_ogr2ogr(url: str) -> dict:
     u = make_url(url)
     pg = f"PG:host={u.host} port={u.port} user={u.username} dbname={u.database}"
     start = time.perf_counter()
-    subprocess.run(["ogr2ogr", "-f", "PostgreSQL", pg, str(VILLAGES), "desa_35", "-nln", "village_ogr",
-                    "-nlt", "PROMOTE_TO_MULTI", "-lco", "GEOMETRY_NAME=geom"],
-                   check=True, env={**os.environ, "PG_USE_COPY": "YES"})
+    subprocess.run(
+        [
+            "ogr2ogr",
+            "-f",
+            "PostgreSQL",
+            pg,
+            str(VILLAGES),
+            "desa_35",
+            "-nln",
+            "village_ogr",
+            "-nlt",
+            "PROMOTE_TO_MULTI",
+            "-lco",
+            "GEOMETRY_NAME=geom",
+        ],
+        check=True,
+        env={**os.environ, "PG_USE_COPY": "YES"},
+    )
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_mb": peak_mb(resource.RUSAGE_CHILDREN)}
 
@@ -78,8 +97,12 @@ def run_petadesa(url: str, derive: bool) -> dict:
     start = time.perf_counter()
     report = import_boundaries(engine, VILLAGES)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mb": peak_mb(), "counts": count_areas(engine),
-            "repaired": len(report.repaired)}
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_mb(),
+        "counts": count_areas(engine),
+        "repaired": len(report.repaired),
+    }
 
 
 def child(name: str, url: str) -> None:
@@ -96,7 +119,9 @@ def child(name: str, url: str) -> None:
 def fresh_database(admin_url: str) -> tuple[str, str]:
     """Create an empty PostGIS database; return its name and URL."""
     name = f"bench_load_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
@@ -108,7 +133,9 @@ def fresh_database(admin_url: str) -> tuple[str, str]:
 
 
 def drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -119,21 +146,35 @@ def measure(name: str, admin_url: str, runs: int) -> dict:
     for _ in range(runs):
         db_name, url = fresh_database(admin_url)
         try:
-            out = subprocess.run([sys.executable, __file__, "--child", name, "--database-url", url],
-                                 check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", name, "--database-url", url],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         finally:
             drop_database(admin_url, db_name)
     seconds = [r["seconds"] for r in results]
-    return {"median_s": statistics.median(seconds), "min_s": min(seconds), "runs": seconds,
-            "peak_mb": max(r["peak_mb"] for r in results),
-            **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")}}
+    return {
+        "median_s": statistics.median(seconds),
+        "min_s": min(seconds),
+        "runs": seconds,
+        "peak_mb": max(r["peak_mb"] for r in results),
+        **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")},
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=os.environ.get("PETADESA_BENCH_POSTGIS_URL",
-                                                                 "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "PETADESA_BENCH_POSTGIS_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=CONTENDERS, action="append")
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
@@ -141,12 +182,16 @@ def main() -> None:
     if args.child:
         child(args.child, args.database_url)
         return
-    table = {name: measure(name, args.database_url, args.runs) for name in (args.only or CONTENDERS)}
+    table = {
+        name: measure(name, args.database_url, args.runs) for name in (args.only or CONTENDERS)
+    }
     base = table.get("ogr2ogr", {}).get("median_s")
     print(f"{'contender':<17}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'x ogr2ogr':>11}")
     for name, row in table.items():
         ratio = f"{row['median_s'] / base:.2f}" if base else "-"
-        print(f"{name:<17}{row['median_s']:>10.2f}{row['min_s']:>9.2f}{row['peak_mb']:>10.0f}{ratio:>11}")
+        print(
+            f"{name:<17}{row['median_s']:>10.2f}{row['min_s']:>9.2f}{row['peak_mb']:>10.0f}{ratio:>11}"
+        )
     out = Path(__file__).parent / "results" / "load_villages.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"villages": str(VILLAGES), "results": table}, indent=2))

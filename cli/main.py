@@ -7,8 +7,8 @@ Exit codes: 0 success; 1 the input was refused (nothing written); 2 wrong usage;
 from __future__ import annotations
 
 import functools
-from enum import Enum
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,15 +20,26 @@ from cli.output import console, err_console, print_json, print_link, print_repor
 from geo.errors import ConfigurationError, ImportRejected, PetadesaError, SourceUnavailable
 
 EXIT_REFUSED, EXIT_SOURCE, EXIT_DATABASE = 1, 3, 4
-EPILOG = ("Database: --database URL or PETADESA_DATABASE_URL; default gpkg:///petadesa.gpkg in the "
-          "working directory. Exit codes: 0 ok, 1 input refused (nothing written), 2 usage, "
-          "3 source unreachable, 4 database or setting unusable.")
+EPILOG = (
+    "Database: --database URL or PETADESA_DATABASE_URL; default gpkg:///petadesa.gpkg in the "
+    "working directory. Exit codes: 0 ok, 1 input refused (nothing written), 2 usage, "
+    "3 source unreachable, 4 database or setting unusable."
+)
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich", epilog=EPILOG, add_completion=False,
-                  help="Petadesa: the village registry (desa/kelurahan boundaries and their assets).")
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    epilog=EPILOG,
+    add_completion=False,
+    help="Petadesa: the village registry (desa/kelurahan boundaries and their assets).",
+)
 codes_app = typer.Typer(no_args_is_help=True, help="The Kemendagri code list (kode wilayah).")
-boundaries_app = typer.Typer(no_args_is_help=True, help="Administrative boundaries, province to village.")
-assets_app = typer.Typer(no_args_is_help=True, help="Asset layers: towers, fibre, destinations, products...")
+boundaries_app = typer.Typer(
+    no_args_is_help=True, help="Administrative boundaries, province to village."
+)
+assets_app = typer.Typer(
+    no_args_is_help=True, help="Asset layers: towers, fibre, destinations, products..."
+)
 app.add_typer(codes_app, name="codes")
 app.add_typer(boundaries_app, name="boundaries")
 map_app = typer.Typer(no_args_is_help=True, help="Maps as HTML files that work offline.")
@@ -71,9 +82,18 @@ def current() -> State:
 
 @app.callback()
 def main_options(
-    database: Annotated[str | None, typer.Option("--database", "-d", envvar="PETADESA_DATABASE_URL",
-                                                  help="gpkg:///file.gpkg or postgresql+psycopg://...")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks of errors.")] = False,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            "-d",
+            envvar="PETADESA_DATABASE_URL",
+            help="gpkg:///file.gpkg or postgresql+psycopg://...",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks of errors.")
+    ] = False,
 ) -> None:
     """Petadesa: the village registry (desa/kelurahan boundaries and their assets)."""
     global _current
@@ -95,8 +115,14 @@ def handle_errors(func: F) -> F:
                 print_report(exc.report, title="Import refused")
                 err_console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(EXIT_REFUSED) from None
-        except (SourceUnavailable, ConfigurationError, OperationalError, ProgrammingError,
-                PetadesaError, ValueError) as exc:
+        except (
+            SourceUnavailable,
+            ConfigurationError,
+            OperationalError,
+            ProgrammingError,
+            PetadesaError,
+            ValueError,
+        ) as exc:
             if current().verbose:
                 raise
             code = _exit_code(exc)
@@ -139,8 +165,12 @@ def init() -> None:
 @codes_app.command("import")
 @handle_errors
 def codes_import(
-    path: Annotated[Path, typer.Argument(help="kode_wilayah CSV (kode,nama,...) or upstream wilayah.sql.")],
-    prefix: Annotated[str | None, typer.Option(help="Keep only codes under this one, e.g. 35.")] = None,
+    path: Annotated[
+        Path, typer.Argument(help="kode_wilayah CSV (kode,nama,...) or upstream wilayah.sql.")
+    ],
+    prefix: Annotated[
+        str | None, typer.Option(help="Keep only codes under this one, e.g. 35.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Load the official Kemendagri code list (names parent areas, refuses unknown codes)."""
@@ -148,7 +178,9 @@ def codes_import(
 
     with console.status(f"loading code list {path.name}..."):
         report = import_code_list(current().engine(), path, prefix=prefix)
-    print_json(report.to_dict()) if as_json else print_report(report, title=f"Code list {path.name}")
+    print_json(report.to_dict()) if as_json else print_report(
+        report, title=f"Code list {path.name}"
+    )
 
 
 ImportOptions = dict[str, Any]
@@ -157,13 +189,21 @@ ImportOptions = dict[str, Any]
 @boundaries_app.command("import")
 @handle_errors
 def boundaries_import(
-    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or upstream .sql.")],
-    code_field: Annotated[str | None, typer.Option(help="Column holding the Kemendagri code.")] = None,
+    path: Annotated[
+        Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or upstream .sql.")
+    ],
+    code_field: Annotated[
+        str | None, typer.Option(help="Column holding the Kemendagri code.")
+    ] = None,
     name_field: Annotated[str | None, typer.Option(help="Column holding the area's name.")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
-    crs: Annotated[str | None, typer.Option(help="CRS of a file that names none, e.g. EPSG:32749.")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="CRS of a file that names none, e.g. EPSG:32749.")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="Provenance recorded on every row.")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Import the valid features, report the refused.")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid features, report the refused.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import boundaries; the level (province to village) is read from each code.
@@ -175,18 +215,34 @@ def boundaries_import(
     from geo.boundaries import import_boundaries  # noqa: PLC0415
 
     with console.status(f"importing boundaries from {path.name}..."):
-        report = import_boundaries(current().engine(), path, code_field=code_field, name_field=name_field,
-                                   layer=layer, assume_crs=crs, source_name=source, skip_invalid=skip_invalid)
-    print_json(report.to_dict()) if as_json else print_report(report, title=f"Boundaries {path.name}")
+        report = import_boundaries(
+            current().engine(),
+            path,
+            code_field=code_field,
+            name_field=name_field,
+            layer=layer,
+            assume_crs=crs,
+            source_name=source,
+            skip_invalid=skip_invalid,
+        )
+    print_json(report.to_dict()) if as_json else print_report(
+        report, title=f"Boundaries {path.name}"
+    )
 
 
 @boundaries_app.command("fetch")
 @handle_errors
 def boundaries_fetch(
     regency: Annotated[str, typer.Argument(help="Regency code, e.g. 35.07 (Kabupaten Malang).")],
-    mirror: Annotated[Path | None, typer.Option(envvar="PETADESA_BOUNDARY_MIRROR_DIR",
-                                                help="Local folder holding upstream files.")] = None,
-    do_import: Annotated[bool, typer.Option("--import/--no-import", help="Import after fetching.")] = True,
+    mirror: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PETADESA_BOUNDARY_MIRROR_DIR", help="Local folder holding upstream files."
+        ),
+    ] = None,
+    do_import: Annotated[
+        bool, typer.Option("--import/--no-import", help="Import after fetching.")
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch a regency's village boundaries from cahyadsn/wilayah_boundaries at a pinned commit.
@@ -196,22 +252,36 @@ def boundaries_fetch(
     from geo.sources.cahyadsn import fetch_regency, load_manifest  # noqa: PLC0415
 
     result = _fetch_with_progress(fetch_regency, regency, mirror)
-    console.print(f"fetched {result.path} (from {result.origin}, sha256 "
-                  f"{'verified' if result.verified else 'not known to the project'})")
+    console.print(
+        f"fetched {result.path} (from {result.origin}, sha256 "
+        f"{'verified' if result.verified else 'not known to the project'})"
+    )
     if do_import:
         from geo.boundaries import import_boundaries  # noqa: PLC0415
 
         with console.status("importing..."):
-            report = import_boundaries(current().engine(), result.path, source_name="cahyadsn/wilayah_boundaries",
-                                       source_version=load_manifest().commit)
-        print_json(report.to_dict()) if as_json else print_report(report, title=f"Boundaries {regency}")
+            report = import_boundaries(
+                current().engine(),
+                result.path,
+                source_name="cahyadsn/wilayah_boundaries",
+                source_version=load_manifest().commit,
+            )
+        print_json(report.to_dict()) if as_json else print_report(
+            report, title=f"Boundaries {regency}"
+        )
 
 
 def _fetch_with_progress(fetch: Callable[..., Any], regency: str, mirror: Path | None) -> Any:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn  # noqa: PLC0415
 
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), console=console, transient=True) as progress:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task(f"fetching {regency}", total=None)
 
         def update(done: int, total: int | None) -> None:
@@ -233,17 +303,32 @@ def _parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
 @assets_app.command("import")
 @handle_errors
 def assets_import(
-    layer_name: Annotated[str, typer.Argument(metavar="LAYER", help="tower, fibre_route, fibre_node, hotspot, "
-                                              "destination, product_site or facility.")],
-    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV (lat/lon).")],
-    map_fields: Annotated[list[str] | None, typer.Option("--map", help="LAYER_COLUMN=FILE_COLUMN, repeatable.")] = None,
-    set_values: Annotated[list[str] | None, typer.Option("--set", help="COLUMN=VALUE where the file has none.")] = None,
+    layer_name: Annotated[
+        str,
+        typer.Argument(
+            metavar="LAYER",
+            help="tower, fibre_route, fibre_node, hotspot, destination, product_site or facility.",
+        ),
+    ],
+    path: Annotated[
+        Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV (lat/lon).")
+    ],
+    map_fields: Annotated[
+        list[str] | None, typer.Option("--map", help="LAYER_COLUMN=FILE_COLUMN, repeatable.")
+    ] = None,
+    set_values: Annotated[
+        list[str] | None, typer.Option("--set", help="COLUMN=VALUE where the file has none.")
+    ] = None,
     lat_field: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
     lon_field: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of a file that names none.")] = None,
-    source: Annotated[str | None, typer.Option(help="Provenance; with the id, the key for re-imports.")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Import the valid features, report the refused.")] = False,
+    source: Annotated[
+        str | None, typer.Option(help="Provenance; with the id, the key for re-imports.")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid features, report the refused.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import an asset layer and link every feature to its village.
@@ -254,11 +339,22 @@ def assets_import(
     from geo.assets import import_assets  # noqa: PLC0415
 
     with console.status(f"importing {layer_name} from {path.name}..."):
-        report = import_assets(current().engine(), layer_name, path, field_map=_parse_pairs(map_fields, "--map"),
-                               defaults=_parse_pairs(set_values, "--set"), lat_field=lat_field,
-                               lon_field=lon_field, layer_name=layer, assume_crs=crs, source_name=source,
-                               skip_invalid=skip_invalid)
-    print_json(report.to_dict()) if as_json else print_report(report, title=f"{layer_name} {path.name}")
+        report = import_assets(
+            current().engine(),
+            layer_name,
+            path,
+            field_map=_parse_pairs(map_fields, "--map"),
+            defaults=_parse_pairs(set_values, "--set"),
+            lat_field=lat_field,
+            lon_field=lon_field,
+            layer_name=layer,
+            assume_crs=crs,
+            source_name=source,
+            skip_invalid=skip_invalid,
+        )
+    print_json(report.to_dict()) if as_json else print_report(
+        report, title=f"{layer_name} {path.name}"
+    )
 
 
 @assets_app.command("layers")
@@ -271,22 +367,31 @@ def assets_layers() -> None:
 
     table = Table("layer", "title", "geometry", "columns")
     for name, info in ASSET_LAYERS.items():
-        table.add_row(name, f"{info.title} / {info.title_id}", info.model.geometry_type,
-                      ", ".join(layer_columns(name)))
+        table.add_row(
+            name,
+            f"{info.title} / {info.title_id}",
+            info.model.geometry_type,
+            ", ".join(layer_columns(name)),
+        )
     console.print(table)
 
 
 @app.command()
 @handle_errors
 def link(
-    layers: Annotated[list[str] | None, typer.Option("--layer", help="Only this layer (repeatable).")] = None,
+    layers: Annotated[
+        list[str] | None, typer.Option("--layer", help="Only this layer (repeatable).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Link every asset to its village again (after boundaries changed)."""
     from geo.db import transaction  # noqa: PLC0415
     from geo.linking import link_assets  # noqa: PLC0415
 
-    with console.status("linking assets to villages..."), transaction(current().engine()) as session:
+    with (
+        console.status("linking assets to villages..."),
+        transaction(current().engine()) as session,
+    ):
         result = link_assets(session, layers or None).to_dict()
     print_json(result) if as_json else print_link(result)
 
@@ -309,7 +414,7 @@ def summary(
         print_summary(data)
 
 
-class MapLanguage(str, Enum):
+class MapLanguage(StrEnum):
     """Languages of map labels, legends and popups."""
 
     id = "id"
@@ -320,21 +425,39 @@ class MapLanguage(str, Enum):
 @handle_errors
 def map_registry(
     regency: Annotated[str, typer.Option(help="Regency code, e.g. 35.07 (Kabupaten Malang).")],
-    output: Annotated[Path, typer.Option("--output", "-o", dir_okay=False, help="HTML file to write.")],
-    district: Annotated[str | None, typer.Option(help="Only this kecamatan, e.g. 35.07.05.")] = None,
-    lang: Annotated[MapLanguage, typer.Option(help="id (Bahasa Indonesia) or en.")] = MapLanguage.id,
-    inline: Annotated[bool, typer.Option(help="One self-contained file, no assets/ folder.")] = False,
-    basemap: Annotated[bool, typer.Option(help="Add OpenStreetMap tiles (needs internet to view).")] = False,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", dir_okay=False, help="HTML file to write.")
+    ],
+    district: Annotated[
+        str | None, typer.Option(help="Only this kecamatan, e.g. 35.07.05.")
+    ] = None,
+    lang: Annotated[
+        MapLanguage, typer.Option(help="id (Bahasa Indonesia) or en.")
+    ] = MapLanguage.id,
+    inline: Annotated[
+        bool, typer.Option(help="One self-contained file, no assets/ folder.")
+    ] = False,
+    basemap: Annotated[
+        bool, typer.Option(help="Add OpenStreetMap tiles (needs internet to view).")
+    ] = False,
 ) -> None:
     """Write the registry map of a regency: villages, asset layers, legend; works offline."""
-    path = _render_registry_map(regency, output, district=district, lang=lang.value, inline=inline,
-                                basemap=basemap)
+    path = _render_registry_map(
+        regency, output, district=district, lang=lang.value, inline=inline, basemap=basemap
+    )
     assets = "self-contained" if inline else f"assets in {path.parent / 'assets'}"
     console.print(f"map written: {path} ({path.stat().st_size / 2**20:.1f} MiB, {assets})")
 
 
-def _render_registry_map(regency: str, output: Path, *, district: str | None = None, lang: str = "id",
-                         inline: bool = False, basemap: bool = False) -> Path:
+def _render_registry_map(
+    regency: str,
+    output: Path,
+    *,
+    district: str | None = None,
+    lang: str = "id",
+    inline: bool = False,
+    basemap: bool = False,
+) -> Path:
     from geo.db import transaction  # noqa: PLC0415
     from maps import registry_map, save_map  # noqa: PLC0415
 
@@ -346,13 +469,20 @@ def _render_registry_map(regency: str, output: Path, *, district: str | None = N
 @app.command()
 @handle_errors
 def quickstart(
-    regency: Annotated[str, typer.Option(help="Regency to build, e.g. 35.07 (Kab. Malang), 35.79 (Kota Batu).")
-                       ] = "35.07",
-    data_dir: Annotated[Path | None, typer.Option(envvar="PETADESA_DATA_DIR", help="Folder of real public data "
-                                                  "(default: ../shared/data beside the repository).")] = None,
+    regency: Annotated[
+        str, typer.Option(help="Regency to build, e.g. 35.07 (Kab. Malang), 35.79 (Kota Batu).")
+    ] = "35.07",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="PETADESA_DATA_DIR",
+            help="Folder of real public data (default: ../shared/data beside the repository).",
+        ),
+    ] = None,
     maps_dir: Annotated[Path, typer.Option(help="Where the maps are written.")] = Path("out"),
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards "
-                                            "(Ctrl+C stops).")] = False,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards (Ctrl+C stops).")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """The main job: build a registry of one regency, ready to explore.
@@ -367,15 +497,30 @@ def quickstart(
 
     engine = current().engine()
     with console.status("building the registry...") as status:
-        result = build_demo_registry(engine, regency=regency, data_dir=data_dir or default_data_dir(),
-                                     step=lambda msg: status.update(msg + "..."))
+        result = build_demo_registry(
+            engine,
+            regency=regency,
+            data_dir=data_dir or default_data_dir(),
+            step=lambda msg: status.update(msg + "..."),
+        )
     data = registry_summary(engine, regency=result.regency)
-    maps = {lang: _render_registry_map(result.regency, maps_dir / f"registry-{result.regency}-{lang}.html",
-                                       lang=lang) for lang in ("id", "en")}
+    maps = {
+        lang: _render_registry_map(
+            result.regency, maps_dir / f"registry-{result.regency}-{lang}.html", lang=lang
+        )
+        for lang in ("id", "en")
+    }
     if as_json:
-        print_json({"regency": result.regency, "sample_region": result.sample_region, "notes": result.notes,
-                    "imports": [r.to_dict() for r in result.reports], "summary": data,
-                    "maps": {lang: str(path) for lang, path in maps.items()}})
+        print_json(
+            {
+                "regency": result.regency,
+                "sample_region": result.sample_region,
+                "notes": result.notes,
+                "imports": [r.to_dict() for r in result.reports],
+                "summary": data,
+                "maps": {lang: str(path) for lang, path in maps.items()},
+            }
+        )
     else:
         _print_quickstart(result, data)
         console.print("[bold]Maps[/bold] (open in a browser; they work offline):")
@@ -390,12 +535,27 @@ def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
 
     from cli.output import print_summary  # noqa: PLC0415
 
-    table = Table("layer", "from", "read", "inserted", "updated", "unchanged", "repaired", "refused",
-                  "warnings", title="Imports")
+    table = Table(
+        "layer",
+        "from",
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "repaired",
+        "refused",
+        "warnings",
+        title="Imports",
+    )
     for report in result.reports:
-        table.add_row(report.target, Path(report.path).name, *(str(getattr(report, k)) for k in
-                      ("read", "inserted", "updated", "unchanged")),
-                      str(len(report.repaired)), str(len(report.errors)), str(len(report.warnings)))
+        table.add_row(
+            report.target,
+            Path(report.path).name,
+            *(str(getattr(report, k)) for k in ("read", "inserted", "updated", "unchanged")),
+            str(len(report.repaired)),
+            str(len(report.errors)),
+            str(len(report.warnings)),
+        )
     console.print(table)
     for report in result.reports:
         for issue in (*report.repaired, *report.warnings):
@@ -403,23 +563,29 @@ def _print_quickstart(result: Any, data: dict[str, Any]) -> None:
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     print_summary(data)
-    console.print("\n[bold]Next:[/bold]\n"
-                  "  petadesa serve                          the API on http://127.0.0.1:8000/\n"
-                  "  petadesa summary --json                 the numbers, for scripts\n"
-                  "  petadesa assets layers                  what each layer holds\n"
-                  "  petadesa assets import LAYER FILE       add your own towers, destinations...\n"
-                  "  open the GeoPackage in QGIS             every table is a layer")
+    console.print(
+        "\n[bold]Next:[/bold]\n"
+        "  petadesa serve                          the API on http://127.0.0.1:8000/\n"
+        "  petadesa summary --json                 the numbers, for scripts\n"
+        "  petadesa assets layers                  what each layer holds\n"
+        "  petadesa assets import LAYER FILE       add your own towers, destinations...\n"
+        "  open the GeoPackage in QGIS             every table is a layer"
+    )
 
 
 @app.command()
 @handle_errors
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default PETADESA_API_HOST, "
-                                             "127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default PETADESA_API_PORT, "
-                                             "8000).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Server processes (default "
-                                                "PETADESA_API_WORKERS, 1).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address to listen on (default PETADESA_API_HOST, 127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default PETADESA_API_PORT, 8000).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Server processes (default PETADESA_API_WORKERS, 1).")
+    ] = None,
 ) -> None:
     """Serve the registry over HTTP (the Petadesa API) on either backend."""
     from api.server import serve as serve_api  # noqa: PLC0415
@@ -431,8 +597,10 @@ def serve(
     state.close()
     given = {"host": host, "port": port, "workers": workers}
     settings = ApiSettings(**{k: v for k, v in given.items() if v is not None})
-    console.print(f"serving {where} on http://{settings.host}:{settings.port}/ "
-                  f"({settings.workers} worker(s)); Ctrl+C stops")
+    console.print(
+        f"serving {where} on http://{settings.host}:{settings.port}/ "
+        f"({settings.workers} worker(s)); Ctrl+C stops"
+    )
     serve_api(state.database, settings)
 
 

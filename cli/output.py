@@ -26,7 +26,9 @@ def print_report(report: ImportReport, *, title: str) -> None:
     table = Table(title=title, show_header=True, header_style="bold")
     for name in ("read", "inserted", "updated", "unchanged", "rejected"):
         table.add_column(name, justify="right")
-    table.add_row(*(str(getattr(report, n)) for n in ("read", "inserted", "updated", "unchanged", "rejected")))
+    table.add_row(
+        *(str(getattr(report, n)) for n in ("read", "inserted", "updated", "unchanged", "rejected"))
+    )
     console.print(table)
     if report.derived:
         derived = ", ".join(f"{n} {level}" for level, n in report.derived.items())
@@ -56,12 +58,18 @@ def print_link(link: dict[str, Any]) -> None:
     if outside:
         console.print(f"[yellow]assets in no village ({len(outside)}):[/yellow]")
         for item in outside[:MAX_LISTED]:
-            console.print(f"  {item}", markup=False)
+            where = f"{item['lon']:.6f}, {item['lat']:.6f}"
+            console.print(f"  {item['layer']} {item['id']} {item['name']!r} at {where}", markup=False)
     mismatched = link.get("mismatched", [])
     if mismatched:
-        console.print(f"[yellow]assets in another village than their source claims ({len(mismatched)}):[/yellow]")
+        label = f"assets in another village than their source claims ({len(mismatched)})"
+        console.print(f"[yellow]{label}:[/yellow]")
         for item in mismatched[:MAX_LISTED]:
-            console.print(f"  {item}", markup=False)
+            console.print(
+                f"  {item['layer']} {item['id']} {item['name']!r}: source says "
+                f"{item['claimed_village_code']}, lies in {item['village_code'] or 'no village'}",
+                markup=False,
+            )
 
 
 def severity_counts(report: ImportReport) -> dict[str, int]:
@@ -72,10 +80,15 @@ def severity_counts(report: ImportReport) -> dict[str, int]:
 def print_summary(data: dict[str, Any]) -> None:
     """The registry summary as two tables and a few lines."""
     console.print(f"[bold]Registry:[/bold] {data['database']}")
-    areas = Table("level", "count", "derived", "repaired", "sample", "area km²", title="Administrative areas")
+    areas = Table(
+        "level", "count", "derived", "repaired", "sample", "area km²", title="Administrative areas"
+    )
     for level, row in data["areas"].items():
-        areas.add_row(level, *(str(row[k]) for k in ("count", "derived", "repaired", "sample")),
-                      f"{row['area_km2']:,.1f}")
+        areas.add_row(
+            level,
+            *(str(row[k]) for k in ("count", "derived", "repaired", "sample")),
+            f"{row['area_km2']:,.1f}",
+        )
     console.print(areas)
     kinds = ", ".join(f"{n} {kind}" for kind, n in data["villages_by_kind"].items())
     console.print(f"villages: {kinds or 'none'}")
@@ -84,5 +97,7 @@ def print_summary(data: dict[str, Any]) -> None:
         layers.add_row(name, *(str(row[k]) for k in ("count", "linked", "unlinked", "sample")))
     console.print(layers)
     gaps = data["villages_without"]
-    console.print(f"villages without a destination: {gaps['destination']}; "
-                  f"without a product site: {gaps['product_site']}")
+    console.print(
+        f"villages without a destination: {gaps['destination']}; "
+        f"without a product site: {gaps['product_site']}"
+    )

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Date, Engine, Float, bindparam, func, select, tuple_, update
+from sqlalchemy import Date, Engine, Float, func, select, tuple_
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -114,8 +114,11 @@ def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) ->
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (
-        isinstance(value, str) and value.strip() in ("", "-"))
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and value.strip() in ("", "-"))
+    )
 
 
 def _coerce(column: _Column, value: Any) -> Any:
@@ -147,7 +150,8 @@ def _technologies(text: str) -> str:
     unknown = tokens - set(TECHNOLOGIES)
     if unknown:
         raise ValueError(
-            f"unknown technology {', '.join(sorted(unknown))}; use {', '.join(TECHNOLOGIES)}")
+            f"unknown technology {', '.join(sorted(unknown))}; use {', '.join(TECHNOLOGIES)}"
+        )
     return ",".join(t for t in TECHNOLOGIES if t in tokens)
 
 
@@ -193,22 +197,28 @@ def import_assets(
     if isinstance(source, gpd.GeoDataFrame):
         gdf, label = source, source.attrs.get("label", "<GeoDataFrame>")
     else:
-        gdf = read_features(source, layer=layer_name, settings=settings, lat_field=lat_field,
-                            lon_field=lon_field)
+        gdf = read_features(
+            source, layer=layer_name, settings=settings, lat_field=lat_field, lon_field=lon_field
+        )
         label = str(source)
     report = ImportReport(target=layer, path=label, read=len(gdf))
     gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
     file_columns = [c for c in gdf.columns if c != gdf.geometry.name]
     columns = _match_columns(layer, file_columns, field_map or {})
     _warn_unused(gdf, columns, report)
-    geoms = clean_geometries(gdf.geometry, model.geometry_type, report,
-                             missing_reasons=gdf.attrs.get("coordinate_errors"))
+    geoms = clean_geometries(
+        gdf.geometry,
+        model.geometry_type,
+        report,
+        missing_reasons=gdf.attrs.get("coordinate_errors"),
+    )
     origin = source_name or f"file:{Path(label).name}"
     rows = _build_rows(gdf, columns, geoms, defaults or {}, origin, layer, report)
     report.rejected = len(report.rejected_indexes())
     if report.rejected and not skip_invalid:
         raise ImportRejected(
-            f"{report.rejected} of {report.read} features refused; nothing was imported", report)
+            f"{report.rejected} of {report.read} features refused; nothing was imported", report
+        )
     with transaction(engine) as session:
         written = _upsert(session, model, rows, report)
         from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
@@ -223,13 +233,20 @@ def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportRe
     used = {c.source for c in columns if c.source} | {"source", gdf.geometry.name}
     unused = [c for c in gdf.columns if c not in used]
     if unused:
-        report.add(Severity.WARNING,
-                   f"columns not stored (no matching layer column): {', '.join(unused)}")
+        report.add(
+            Severity.WARNING, f"columns not stored (no matching layer column): {', '.join(unused)}"
+        )
 
 
-def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray,
-                defaults: dict[str, str], origin: str, layer: str, report: ImportReport,
-                ) -> list[dict[str, Any]]:
+def _build_rows(
+    gdf: gpd.GeoDataFrame,
+    columns: list[_Column],
+    geoms: np.ndarray,
+    defaults: dict[str, str],
+    origin: str,
+    layer: str,
+    report: ImportReport,
+) -> list[dict[str, Any]]:
     records = gdf.drop(columns=gdf.geometry.name).to_dict("records")
     per_row_source = "source" in gdf.columns
     refused = report.rejected_indexes()  # e.g. placed outside Indonesia, while the geometry is fine
@@ -245,9 +262,13 @@ def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray
         row["name"] = row.get("name") or row["source_id"]
         key = (row["source"], row["source_id"])
         if key in seen:
-            report.add(Severity.ERROR,
-                       f"duplicate id {row['source_id']!r} (also feature {seen[key]})",
-                       index=i, feature_id=row["source_id"], field="source_id")
+            report.add(
+                Severity.ERROR,
+                f"duplicate id {row['source_id']!r} (also feature {seen[key]})",
+                index=i,
+                feature_id=row["source_id"],
+                field="source_id",
+            )
             continue
         seen[key] = i
         row["geom"] = geom
@@ -256,8 +277,14 @@ def _build_rows(gdf: gpd.GeoDataFrame, columns: list[_Column], geoms: np.ndarray
     return rows
 
 
-def _typed_row(i: int, record: dict[str, Any], columns: list[_Column], defaults: dict[str, str],
-               layer: str, report: ImportReport) -> dict[str, Any] | None:
+def _typed_row(
+    i: int,
+    record: dict[str, Any],
+    columns: list[_Column],
+    defaults: dict[str, str],
+    layer: str,
+    report: ImportReport,
+) -> dict[str, Any] | None:
     row: dict[str, Any] = {}
     ok = True
     fid = _feature_id(record, columns)
@@ -271,8 +298,13 @@ def _typed_row(i: int, record: dict[str, Any], columns: list[_Column], defaults:
         try:
             row[column.name] = _typed_value(column, value, layer)
         except (ValueError, InvalidCode) as exc:
-            report.add(Severity.ERROR, f"{exc}", index=i, feature_id=fid,
-                       field=column.source or column.name)
+            report.add(
+                Severity.ERROR,
+                f"{exc}",
+                index=i,
+                feature_id=fid,
+                field=column.source or column.name,
+            )
             ok = False
     return row if ok else None
 
@@ -294,8 +326,12 @@ def _typed_value(column: _Column, value: Any, layer: str) -> Any:
     return _coerce(column, value)
 
 
-def _upsert(session: Session, model: type[Asset], rows: list[dict[str, Any]], report: ImportReport,
-            ) -> dict[int, int]:
+def _upsert(
+    session: Session,
+    model: type[Asset],
+    rows: list[dict[str, Any]],
+    report: ImportReport,
+) -> dict[int, int]:
     """Insert new rows and update changed ones; returns ``id -> version`` of the rows written."""
     fields = [c for c in rows[0] if c not in ("geom", "_index")] if rows else []
     existing = _existing(session, model, [(r["source"], r["source_id"]) for r in rows], fields)
@@ -316,12 +352,21 @@ def _upsert(session: Session, model: type[Asset], rows: list[dict[str, Any]], re
     return {row["id"]: row["version"] for row in _existing(session, model, keys, []).values()}
 
 
-def _existing(session: Session, model: type[Asset], keys: list[tuple[str, str]], fields: list[str],
-              ) -> dict[tuple[str, str], dict[str, Any]]:
+def _existing(
+    session: Session,
+    model: type[Asset],
+    keys: list[tuple[str, str]],
+    fields: list[str],
+) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    cols = [model.id, model.version, model.source, model.source_id,
-            *(getattr(model, f) for f in fields if f not in ("source", "source_id")),
-            func.ST_AsBinary(model.geom).label("wkb")]
+    cols = [
+        model.id,
+        model.version,
+        model.source,
+        model.source_id,
+        *(getattr(model, f) for f in fields if f not in ("source", "source_id")),
+        func.ST_AsBinary(model.geom).label("wkb"),
+    ]
     for start in range(0, len(keys), 2000):
         chunk = keys[start : start + 2000]
         stmt = select(*cols).where(tuple_(model.source, model.source_id).in_(chunk))

@@ -16,14 +16,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import shapely
-from pyproj import CRS
 from sqlalchemy import Engine, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
+import shapely
+from pyproj import CRS
 
-from geo.codes import LEVELS, InvalidCode, Level, ancestors_of, kind_of, level_of, normalize_code, parent_of
+from geo.codes import (
+    LEVELS,
+    InvalidCode,
+    Level,
+    ancestors_of,
+    kind_of,
+    level_of,
+    normalize_code,
+    parent_of,
+)
 from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
 from geo.models import AREA_MODELS, AdminArea, AreaCode
@@ -36,7 +45,11 @@ from geo.validation import clean_geometries, to_wgs84
 EQUAL_AREA = CRS.from_epsg(6933)  # WGS 84 / EASE-Grid 2.0, equal-area on the ellipsoid
 CODE_FIELDS = ("code", "kode", "kode_wilayah", "kode_kemendagri", "kode_kemendagri_matched")
 NAME_FIELDS = ("name", "nama", "nama_desa", "namobj")
-PARENT_NAME_FIELDS = {Level.DISTRICT: "nama_kec", Level.REGENCY: "nama_kab", Level.PROVINCE: "nama_prov"}
+PARENT_NAME_FIELDS = {
+    Level.DISTRICT: "nama_kec",
+    Level.REGENCY: "nama_kab",
+    Level.PROVINCE: "nama_prov",
+}
 DERIVED = "derived:dissolve"
 COMPARED = ("name", "kind", "parent_code", "parent_id", "source", "source_version", "geometry_note")
 
@@ -74,7 +87,9 @@ def dissolve(parts: list[Any]) -> Any:
     """Union of child boundaries as a MultiPolygon, with sliver gaps between children filled."""
     polygons = []
     for polygon in shapely.get_parts(shapely.union_all(np.array(parts, dtype=object))):
-        holes = [ring for ring in polygon.interiors if shapely.Polygon(ring).area >= SLIVER_HOLE_DEG2]
+        holes = [
+            ring for ring in polygon.interiors if shapely.Polygon(ring).area >= SLIVER_HOLE_DEG2
+        ]
         polygons.append(shapely.Polygon(polygon.exterior, holes))
     return shapely.multipolygons(polygons)
 
@@ -84,10 +99,14 @@ def area_km2(geoms: list[Any]) -> np.ndarray:
     return gpd.GeoSeries(geoms, crs=4326).to_crs(EQUAL_AREA).area.to_numpy() / 1e6
 
 
-def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str) -> str | None:
+def _pick(
+    columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str
+) -> str | None:
     if wanted is not None:
         if wanted not in columns:
-            raise UnreadableFile(f"no column {wanted!r} for the {what}; columns: {', '.join(columns)}")
+            raise UnreadableFile(
+                f"no column {wanted!r} for the {what}; columns: {', '.join(columns)}"
+            )
         return wanted
     lowered = {c.lower(): c for c in columns}
     return next((lowered[c] for c in candidates if c in lowered), None)
@@ -104,8 +123,13 @@ def _read_codes(gdf: gpd.GeoDataFrame, column: str, report: ImportReport) -> lis
             codes.append(None)
             continue
         if code in first_at:
-            report.add(Severity.ERROR, f"duplicate code {code} (also feature {first_at[code]})",
-                       index=i, feature_id=code, field=column)
+            report.add(
+                Severity.ERROR,
+                f"duplicate code {code} (also feature {first_at[code]})",
+                index=i,
+                feature_id=code,
+                field=column,
+            )
             codes.append(None)
             continue
         first_at[code] = i
@@ -113,8 +137,11 @@ def _read_codes(gdf: gpd.GeoDataFrame, column: str, report: ImportReport) -> lis
     return codes
 
 
-def _load(source: str | Path | gpd.GeoDataFrame, layer: str | None, settings: ImportSettings | None,
-          ) -> tuple[gpd.GeoDataFrame, str]:
+def _load(
+    source: str | Path | gpd.GeoDataFrame,
+    layer: str | None,
+    settings: ImportSettings | None,
+) -> tuple[gpd.GeoDataFrame, str]:
     if isinstance(source, gpd.GeoDataFrame):
         return source, source.attrs.get("label", "<GeoDataFrame>")
     return read_features(source, layer=layer, settings=settings), str(source)
@@ -144,8 +171,10 @@ def import_boundaries(
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
     code_col = _pick(columns, code_field, CODE_FIELDS, "Kemendagri code")
     if code_col is None:
-        raise UnreadableFile(f"{label}: no Kemendagri code column (looked for {', '.join(CODE_FIELDS)}); "
-                             "name it with --code-field")
+        raise UnreadableFile(
+            f"{label}: no Kemendagri code column (looked for {', '.join(CODE_FIELDS)}); "
+            "name it with --code-field"
+        )
     name_col = _pick(columns, name_field, NAME_FIELDS, "name")
     codes = _read_codes(gdf, code_col, report)
     geoms = clean_geometries(gdf.geometry, "MULTIPOLYGON", report, ids=codes)
@@ -184,8 +213,15 @@ def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list
     return [origin if _blank(value) else str(value).strip() for value in gdf["source"].tolist()]
 
 
-def _collect_incoming(plan: _Plan, codes: list, names: list, geoms: np.ndarray, report: ImportReport,
-                      origins: list[str], version: str | None) -> None:
+def _collect_incoming(
+    plan: _Plan,
+    codes: list,
+    names: list,
+    geoms: np.ndarray,
+    report: ImportReport,
+    origins: list[str],
+    version: str | None,
+) -> None:
     notes = {i.index: i.reason for i in report.repaired}
     rejected = report.rejected_indexes()
     for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
@@ -203,27 +239,55 @@ def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
     plan.existing = _registry(session, wanted)
     has_code_list = session.scalar(select(exists().where(AreaCode.code.is_not(None))))
     if not has_code_list:
-        report.add(Severity.WARNING, "no Kemendagri code list in the registry: codes were checked for "
-                   "form only, and every parent area must be in the registry or the file "
-                   "(run `petadesa codes import`)")
+        report.add(
+            Severity.WARNING,
+            "no Kemendagri code list in the registry: codes were checked for "
+            "form only, and every parent area must be in the registry or the file "
+            "(run `petadesa codes import`)",
+        )
     # Top level first, so that a refused parent also refuses the children that rely on it.
     for code, area in sorted(plan.incoming.items(), key=lambda item: item[0].count(".")):
         parent = parent_of(code)
         if has_code_list and code not in known:
-            _refuse(plan, report, area, f"unknown code {code}: not in the Kemendagri code list",
-                    plan.code_field)
-        elif parent and parent not in plan.incoming and parent not in plan.existing and parent not in known:
-            _refuse(plan, report, area, f"unknown parent code {parent}: not in the registry, the file "
-                    "or the code list", plan.code_field)
+            _refuse(
+                plan,
+                report,
+                area,
+                f"unknown code {code}: not in the Kemendagri code list",
+                plan.code_field,
+            )
+        elif (
+            parent
+            and parent not in plan.incoming
+            and parent not in plan.existing
+            and parent not in known
+        ):
+            _refuse(
+                plan,
+                report,
+                area,
+                f"unknown parent code {parent}: not in the registry, the file or the code list",
+                plan.code_field,
+            )
         elif not area.name:
             if code in known:
                 area.name = known[code]
             else:
-                _refuse(plan, report, area, "no name, and the code is not in the code list",
-                        plan.name_field)
+                _refuse(
+                    plan,
+                    report,
+                    area,
+                    "no name, and the code is not in the code list",
+                    plan.name_field,
+                )
         elif code in known and known[code] != area.name:
-            report.add(Severity.WARNING, f"name {area.name!r} differs from the code list's "
-                       f"{known[code]!r}", index=area.index, feature_id=code, field=plan.name_field)
+            report.add(
+                Severity.WARNING,
+                f"name {area.name!r} differs from the code list's {known[code]!r}",
+                index=area.index,
+                feature_id=code,
+                field=plan.name_field,
+            )
     plan.known_names = known
 
 
@@ -236,7 +300,8 @@ def _finish_or_refuse(report: ImportReport, plan: _Plan, skip_invalid: bool) -> 
     report.rejected = len(report.rejected_indexes())
     if report.rejected and not skip_invalid:
         raise ImportRejected(
-            f"{report.rejected} of {report.read} features refused; nothing was imported", report)
+            f"{report.rejected} of {report.read} features refused; nothing was imported", report
+        )
     if not plan.incoming:
         raise ImportRejected("no feature left to import; nothing was imported", report)
 
@@ -254,8 +319,11 @@ def _under_provinces(column: Any, provinces: list[str]) -> Any:
 
 
 def _code_list(session: Session, codes: set[str]) -> dict[str, str]:
-    rows = session.execute(select(AreaCode.code, AreaCode.name)
-                           .where(_under_provinces(AreaCode.code, _provinces_of(codes))))
+    rows = session.execute(
+        select(AreaCode.code, AreaCode.name).where(
+            _under_provinces(AreaCode.code, _provinces_of(codes))
+        )
+    )
     return {code: name for code, name in rows if code in codes}
 
 
@@ -268,7 +336,9 @@ def _registry(session: Session, codes: set[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for model in AREA_MODELS.values():
         cols = [model.id, model.code, model.version, *(getattr(model, c) for c in COMPARED)]
-        rows = session.execute(select(*cols).where(_under_provinces(model.code, provinces), _current(model)))
+        rows = session.execute(
+            select(*cols).where(_under_provinces(model.code, provinces), _current(model))
+        )
         out.update({row["code"]: dict(row) for row in rows.mappings() if row["code"] in codes})
     return out
 
@@ -280,8 +350,9 @@ def _compare_geometries(session: Session, plan: _Plan, areas: list[_Area]) -> No
             by_level[level_of(area.code)].append(area)
     for level, level_areas in by_level.items():
         model = AREA_MODELS[level]
-        stored = read_geometries(session, model.boundary, model.id,
-                                 [plan.existing[a.code]["id"] for a in level_areas])
+        stored = read_geometries(
+            session, model.boundary, model.id, [plan.existing[a.code]["id"] for a in level_areas]
+        )
         for area in level_areas:
             if same_geometry(stored.get(plan.existing[area.code]["id"]), area.geom):
                 plan.same_geometry.add(area.code)
@@ -293,42 +364,64 @@ def _needs_derivation(plan: _Plan, parent: str) -> bool:
     return plan.existing.get(parent, {}).get("source", DERIVED) == DERIVED
 
 
-def _derive_parents(session: Session, plan: _Plan, gdf: gpd.GeoDataFrame, report: ImportReport) -> None:
+def _derive_parents(
+    session: Session, plan: _Plan, gdf: gpd.GeoDataFrame, report: ImportReport
+) -> None:
     """Create or refresh, bottom-up, every ancestor the file does not carry, by dissolving children.
 
     Only ancestors of new or changed areas are dissolved again, so re-importing an unchanged
     file does no geometry work.
     """
-    geoms = {code: area.geom for code, area in plan.incoming.items() if code not in plan.same_geometry}
+    geoms = {
+        code: area.geom for code, area in plan.incoming.items() if code not in plan.same_geometry
+    }
     for level in reversed(LEVELS[:-1]):
-        targets = sorted({
-            parent for code in list(geoms) if level_of(code) is not Level.PROVINCE
-            and (parent := parent_of(code)) and level_of(parent) is level
-            and _needs_derivation(plan, parent)
-        })
+        targets = sorted(
+            {
+                parent
+                for code in list(geoms)
+                if level_of(code) is not Level.PROVINCE
+                and (parent := parent_of(code))
+                and level_of(parent) is level
+                and _needs_derivation(plan, parent)
+            }
+        )
         if not targets:
             continue
-        fresh = {**geoms, **{c: a.geom for c, a in plan.incoming.items() if c in plan.same_geometry}}
-        children = _children_geometries(session, AREA_MODELS[LEVELS[LEVELS.index(level) + 1]], targets, fresh)
+        fresh = {
+            **geoms,
+            **{c: a.geom for c, a in plan.incoming.items() if c in plan.same_geometry},
+        }
+        children = _children_geometries(
+            session, AREA_MODELS[LEVELS[LEVELS.index(level) + 1]], targets, fresh
+        )
         for code in targets:
             parts = children[code]
             geom = dissolve(parts)
             name = plan.known_names.get(code) or _parent_name(gdf, level, code)
-            plan.derived[code] = _Area(code, name, geom, DERIVED, None,
-                                       f"dissolved from {len(parts)} {LEVELS[LEVELS.index(level) + 1]} areas")
+            plan.derived[code] = _Area(
+                code,
+                name,
+                geom,
+                DERIVED,
+                None,
+                f"dissolved from {len(parts)} {LEVELS[LEVELS.index(level) + 1]} areas",
+            )
             geoms[code] = geom
     _compare_geometries(session, plan, list(plan.derived.values()))
 
 
-def _children_geometries(session: Session, child_model: type[AdminArea], parents: list[str],
-                         fresh: dict[str, Any]) -> dict[str, list[Any]]:
+def _children_geometries(
+    session: Session, child_model: type[AdminArea], parents: list[str], fresh: dict[str, Any]
+) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = defaultdict(list)
     for code, geom in fresh.items():
         if parent_of(code) in parents and level_of(code) is child_model.level:
             out[parent_of(code)].append(geom)
     rows = session.execute(
-        select(child_model.code, child_model.parent_code, child_model.id)
-        .where(child_model.parent_code.in_(parents), _current(child_model))
+        select(child_model.code, child_model.parent_code, child_model.id).where(
+            child_model.parent_code.in_(parents), _current(child_model)
+        )
     ).all()
     stale = {row.id: row.parent_code for row in rows if row.code not in fresh}
     if stale:
@@ -341,7 +434,9 @@ def _children_geometries(session: Session, child_model: type[AdminArea], parents
 def _parent_name(gdf: gpd.GeoDataFrame, level: Level, code: str) -> str:
     column = PARENT_NAME_FIELDS.get(level)
     if column and column in gdf.columns:
-        key = {Level.DISTRICT: "kode_kec", Level.REGENCY: "kode_kab", Level.PROVINCE: "kode_prov"}[level]
+        key = {Level.DISTRICT: "kode_kec", Level.REGENCY: "kode_kab", Level.PROVINCE: "kode_prov"}[
+            level
+        ]
         if key in gdf.columns:
             match = gdf.loc[gdf[key].astype(str) == code, column]
             if len(match):
@@ -353,7 +448,11 @@ def _write(session: Session, plan: _Plan, report: ImportReport) -> None:
     ids = {code: row["id"] for code, row in plan.existing.items()}
     for level in LEVELS:
         model = AREA_MODELS[level]
-        areas = [a for a in (*plan.incoming.values(), *plan.derived.values()) if level_of(a.code) is level]
+        areas = [
+            a
+            for a in (*plan.incoming.values(), *plan.derived.values())
+            if level_of(a.code) is level
+        ]
         if not areas:
             continue
         inserted, updated, unchanged = _upsert_level(session, model, areas, plan, ids)
@@ -364,12 +463,15 @@ def _write(session: Session, plan: _Plan, report: ImportReport) -> None:
         if refreshed:
             report.derived[str(level)] = refreshed
         if inserted and level is not Level.VILLAGE:  # only parents' ids are needed later
-            new = session.execute(select(model.code, model.id).where(model.code.in_(inserted), _current(model)))
+            new = session.execute(
+                select(model.code, model.id).where(model.code.in_(inserted), _current(model))
+            )
             ids.update(dict(new.all()))
 
 
-def _upsert_level(session: Session, model: type[AdminArea], areas: list[_Area], plan: _Plan,
-                  ids: dict[str, int]) -> tuple[list[str], list[str], list[str]]:
+def _upsert_level(
+    session: Session, model: type[AdminArea], areas: list[_Area], plan: _Plan, ids: dict[str, int]
+) -> tuple[list[str], list[str], list[str]]:
     geoms = [a.geom for a in areas]
     areas_km2 = area_km2(geoms)
     labels = shapely.point_on_surface(np.array(geoms, dtype=object))
@@ -377,10 +479,18 @@ def _upsert_level(session: Session, model: type[AdminArea], areas: list[_Area], 
     for area, km2, label in zip(areas, areas_km2, labels, strict=True):
         parent = parent_of(area.code)
         row = {
-            "code": area.code, "name": area.name, "kind": kind_of(area.code), "parent_code": parent,
-            "parent_id": ids.get(parent) if parent else None, "source": area.source,
-            "source_version": area.source_version, "geometry_note": area.note,
-            "area_km2": float(km2), "label_lon": label.x, "label_lat": label.y, "boundary": area.geom,
+            "code": area.code,
+            "name": area.name,
+            "kind": kind_of(area.code),
+            "parent_code": parent,
+            "parent_id": ids.get(parent) if parent else None,
+            "source": area.source,
+            "source_version": area.source_version,
+            "geometry_note": area.note,
+            "area_km2": float(km2),
+            "label_lon": label.x,
+            "label_lat": label.y,
+            "boundary": area.geom,
         }
         old = plan.existing.get(area.code)
         if old is None:
@@ -396,8 +506,13 @@ def _upsert_level(session: Session, model: type[AdminArea], areas: list[_Area], 
     return inserted, updated, unchanged
 
 
-def import_code_list(engine: Engine, source: str | Path | pd.DataFrame, *, prefix: str | None = None,
-                     source_name: str | None = None) -> ImportReport:
+def import_code_list(
+    engine: Engine,
+    source: str | Path | pd.DataFrame,
+    *,
+    prefix: str | None = None,
+    source_name: str | None = None,
+) -> ImportReport:
     """Load (or refresh) the Kemendagri code list used to name areas and refuse unknown codes."""
     if isinstance(source, pd.DataFrame):
         frame = source
@@ -426,9 +541,14 @@ def import_code_list(engine: Engine, source: str | Path | pd.DataFrame, *, prefi
 
 def count_areas(engine_or_session: Engine | Session) -> dict[str, int]:
     """Number of current areas per level."""
+
     def run(session: Session) -> dict[str, int]:
-        return {str(level): session.scalar(select(func.count()).select_from(model).where(_current(model)))
-                for level, model in AREA_MODELS.items()}
+        return {
+            str(level): session.scalar(
+                select(func.count()).select_from(model).where(_current(model))
+            )
+            for level, model in AREA_MODELS.items()
+        }
 
     if isinstance(engine_or_session, Session):
         return run(engine_or_session)

@@ -44,15 +44,27 @@ class RealAssetFile:
 
 REAL_ASSETS: dict[str, tuple[RealAssetFile, ...]] = {
     "35.07": (
-        RealAssetFile("destination", "wisatadampit2021/wisata_dampit_kab_malang.geojson",
-                      "burhanfsalam/wisatadampit2021 (Apache-2.0)", {"category": "wisata"}),
-        RealAssetFile("facility", "easkartografi_malang3kec/kantor_pemerintahan_3kec.geojson",
-                      "dheapnputra/easkartografi (no licence stated)"),
+        RealAssetFile(
+            "destination",
+            "wisatadampit2021/wisata_dampit_kab_malang.geojson",
+            "burhanfsalam/wisatadampit2021 (Apache-2.0)",
+            {"category": "wisata"},
+        ),
+        RealAssetFile(
+            "facility",
+            "easkartografi_malang3kec/kantor_pemerintahan_3kec.geojson",
+            "dheapnputra/easkartografi (no licence stated)",
+        ),
     ),
     "35.79": (
-        RealAssetFile("facility", "podes2024_kota_batu/podes2024_3579_desa_telekom_produk.csv",
-                      "BPS PODES 2024 (internal fixture)", {"facility_type": "village_office"},
-                      "kantor_desa_lat", "kantor_desa_lon"),
+        RealAssetFile(
+            "facility",
+            "podes2024_kota_batu/podes2024_3579_desa_telekom_produk.csv",
+            "BPS PODES 2024 (internal fixture)",
+            {"facility_type": "village_office"},
+            "kantor_desa_lat",
+            "kantor_desa_lon",
+        ),
     ),
 }
 
@@ -94,27 +106,43 @@ def build_demo_registry(
     try:
         boundary_file, code_file = _fetch_sources(regency, data_dir, settings, base_url, step)
     except SourceUnavailable as exc:
-        result.notes.append(f"real boundaries unavailable ({exc}); using the seeded sample region "
-                            "'Kabupaten Contoh (sampel)', code 99.01")
+        result.notes.append(
+            f"real boundaries unavailable ({exc}); using the seeded sample region "
+            "'Kabupaten Contoh (sampel)', code 99.01"
+        )
         return _build_sample(engine, result, step)
     step("loading the Kemendagri code list")
     result.reports.append(import_code_list(engine, code_file, prefix=regency.split(".")[0]))
     step(f"importing the village boundaries of {regency}")
-    result.reports.append(import_boundaries(engine, boundary_file, source_name="cahyadsn/wilayah_boundaries",
-                                            source_version=load_manifest().commit))
+    result.reports.append(
+        import_boundaries(
+            engine,
+            boundary_file,
+            source_name="cahyadsn/wilayah_boundaries",
+            source_version=load_manifest().commit,
+        )
+    )
     real_layers = _import_real_assets(engine, regency, data_dir, result, step)
     _import_samples(engine, regency, set(ASSET_LAYERS) - real_layers, result, step)
     return result
 
 
-def _fetch_sources(regency: str, data_dir: Path | None, settings: BoundarySourceSettings | None,
-                   base_url: str | None, step: Callable[[str], None]) -> tuple[Path, Path]:
+def _fetch_sources(
+    regency: str,
+    data_dir: Path | None,
+    settings: BoundarySourceSettings | None,
+    base_url: str | None,
+    step: Callable[[str], None],
+) -> tuple[Path, Path]:
     mirror = data_dir / "cahyadsn_wilayah_boundaries" / "raw" if data_dir else None
     step(f"fetching the village boundaries of {regency}")
     fetched = fetch_regency(regency, settings=settings, mirror_dir=mirror, base_url=base_url)
     step("fetching the Kemendagri code list")
-    codes = fetch_code_list(settings=settings, mirror_dir=data_dir / "cahyadsn_wilayah" if data_dir else None,
-                            base_url=base_url)
+    codes = fetch_code_list(
+        settings=settings,
+        mirror_dir=data_dir / "cahyadsn_wilayah" if data_dir else None,
+        base_url=base_url,
+    )
     return fetched.path, codes
 
 
@@ -130,8 +158,13 @@ def _build_sample(engine: Engine, result: DemoResult, step: Callable[[str], None
     return result
 
 
-def _import_real_assets(engine: Engine, regency: str, data_dir: Path | None, result: DemoResult,
-                        step: Callable[[str], None]) -> set[str]:
+def _import_real_assets(
+    engine: Engine,
+    regency: str,
+    data_dir: Path | None,
+    result: DemoResult,
+    step: Callable[[str], None],
+) -> set[str]:
     layers = set()
     for item in REAL_ASSETS.get(regency, ()):
         path = data_dir / item.path if data_dir else None
@@ -139,15 +172,24 @@ def _import_real_assets(engine: Engine, regency: str, data_dir: Path | None, res
             result.notes.append(f"real {item.layer} file {item.path} not found; skipped")
             continue
         step(f"importing real {item.layer} data from {path.name}")
-        result.reports.append(import_assets(engine, item.layer, path, source_name=item.source,
-                                            defaults=item.defaults, lat_field=item.lat_field,
-                                            lon_field=item.lon_field))
+        result.reports.append(
+            import_assets(
+                engine,
+                item.layer,
+                path,
+                source_name=item.source,
+                defaults=item.defaults,
+                lat_field=item.lat_field,
+                lon_field=item.lon_field,
+            )
+        )
         layers.add(item.layer)
     return layers
 
 
-def _import_samples(engine: Engine, regency: str, layers: set[str], result: DemoResult,
-                    step: Callable[[str], None]) -> None:
+def _import_samples(
+    engine: Engine, regency: str, layers: set[str], result: DemoResult, step: Callable[[str], None]
+) -> None:
     from geo.queries import villages  # noqa: PLC0415
 
     with transaction(engine) as session:

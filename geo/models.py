@@ -16,7 +16,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from geoalchemy2 import Geometry
 from sqlalchemy import (
     Date,
     DateTime,
@@ -31,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from geoalchemy2 import Geometry
 
 from geo.codes import Level
 

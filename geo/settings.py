@@ -26,7 +26,9 @@ class DatabaseSettings(BaseSettings):
 class ImportSettings(BaseSettings):
     """Limits and tolerances applied to every import."""
 
-    model_config = SettingsConfigDict(env_prefix="PETADESA_IMPORT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PETADESA_IMPORT_", env_file=".env", extra="ignore"
+    )
 
     max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     """Files larger than this are refused before they are read."""
@@ -36,7 +38,9 @@ class ImportSettings(BaseSettings):
 class BoundarySourceSettings(BaseSettings):
     """Where ``petadesa boundaries fetch`` gets the upstream village boundary files."""
 
-    model_config = SettingsConfigDict(env_prefix="PETADESA_BOUNDARY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PETADESA_BOUNDARY_", env_file=".env", extra="ignore"
+    )
 
     cache_dir: Path = Path.home() / ".cache" / "petadesa" / "boundaries"
     mirror_dir: Path | None = None

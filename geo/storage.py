@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import shapely
 from psycopg import sql as psql
-from geoalchemy2.shape import from_shape
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+
+import shapely
+from geoalchemy2.shape import from_shape
 
 from geo.models import SRID, utcnow
 
@@ -44,7 +45,9 @@ def read_geometries(session: Session, column: Any, key: Any, keys: Sequence[Any]
     return out
 
 
-def insert_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
+def insert_rows(
+    session: Session, model: type, rows: list[dict[str, Any]], geom_column: str
+) -> None:
     """Insert rows (each with a shapely geometry under ``geom_column``).
 
     PostGIS gets one ``COPY`` (the fast path ogr2ogr uses too); the GeoPackage one executemany.
@@ -57,15 +60,26 @@ def insert_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_
     now = utcnow()
     wkbs = shapely.to_wkb([row[geom_column] for row in rows])
     payload = [
-        {**{k: v for k, v in row.items() if k != geom_column}, _WKB: wkb, "created_at": now,
-         "updated_at": now, "version": 1}
+        {
+            **{k: v for k, v in row.items() if k != geom_column},
+            _WKB: wkb,
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
         for row, wkb in zip(rows, wkbs, strict=True)
     ]
     stmt = insert(model.__table__).values({geom_column: geom_from_wkb(session)})
     session.execute(stmt, payload)
 
 
-_COPY_TYPES = {"TEXT": "text", "FLOAT": "float8", "INTEGER": "int4", "DATE": "date", "DATETIME": "timestamp"}
+_COPY_TYPES = {
+    "TEXT": "text",
+    "FLOAT": "float8",
+    "INTEGER": "int4",
+    "DATE": "date",
+    "DATETIME": "timestamp",
+}
 
 
 def _copy_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
@@ -75,15 +89,22 @@ def _copy_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_c
     columns = [c for c in rows[0] if c != geom_column]
     # COPY bypasses SQLAlchemy's Python-side defaults: supply the scalar ones here.
     defaults = {
-        col.name: col.default.arg for col in table.columns
-        if col.name not in rows[0] and col.default is not None and col.default.is_scalar
+        col.name: col.default.arg
+        for col in table.columns
+        if col.name not in rows[0]
+        and col.default is not None
+        and col.default.is_scalar
         and col.name != "version"
     }
     names = [*columns, *defaults, "created_at", "updated_at", "version"]
     types = [_COPY_TYPES[table.columns[n].type.__visit_name__.upper()] for n in names]
     statement = psql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        psql.Identifier(table.name), psql.SQL(", ").join(map(psql.Identifier, [*names, geom_column])))
-    geoms = shapely.to_wkb(shapely.set_srid([row[geom_column] for row in rows], SRID), include_srid=True)
+        psql.Identifier(table.name),
+        psql.SQL(", ").join(map(psql.Identifier, [*names, geom_column])),
+    )
+    geoms = shapely.to_wkb(
+        shapely.set_srid([row[geom_column] for row in rows], SRID), include_srid=True
+    )
     fixed = [*defaults.values(), now, now, 1]
     raw = session.connection().connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
@@ -92,7 +113,9 @@ def _copy_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_c
             copy.write_row([*(row[c] for c in columns), *fixed, geom])
 
 
-def update_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
+def update_rows(
+    session: Session, model: type, rows: list[dict[str, Any]], geom_column: str
+) -> None:
     """Update rows by ``id``, bumping ``version`` and ``updated_at`` (rows carry ``version``)."""
     if not rows:
         return
@@ -120,7 +143,9 @@ def same_geometry(a: Any, b: Any) -> bool:
     return bool(shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), tolerance=0))
 
 
-def changed_fields(existing: dict[str, Any], new: dict[str, Any], fields: Iterable[str]) -> list[str]:
+def changed_fields(
+    existing: dict[str, Any], new: dict[str, Any], fields: Iterable[str]
+) -> list[str]:
     """Names of the fields whose value differs (floats compared to 1e-9)."""
     out = []
     for name in fields:

@@ -52,27 +52,44 @@ def _areas(session: Session, regency: str | None) -> dict[str, dict[str, int]]:
     for level, model in AREA_MODELS.items():
         where = [model.valid_to.is_(None)]
         if regency is not None:
-            where.append((model.code == regency) | model.code.like(f"{regency}.%") |
-                         (model.code == regency.split(".")[0]))
+            where.append(
+                (model.code == regency)
+                | model.code.like(f"{regency}.%")
+                | (model.code == regency.split(".")[0])
+            )
         row = session.execute(
             select(
                 func.count(),
                 func.coalesce(func.sum(case((model.source.like("derived%"), 1), else_=0)), 0),
-                func.coalesce(func.sum(case((model.geometry_note.is_not(None) &
-                                             ~model.source.like("derived%"), 1), else_=0)), 0),
+                func.coalesce(
+                    func.sum(
+                        case(
+                            (model.geometry_note.is_not(None) & ~model.source.like("derived%"), 1),
+                            else_=0,
+                        )
+                    ),
+                    0,
+                ),
                 func.coalesce(func.sum(case((model.source == SAMPLE, 1), else_=0)), 0),
                 func.coalesce(func.sum(model.area_km2), 0.0),
             ).where(*where)
         ).one()
-        out[str(level)] = {"count": row[0], "derived": row[1], "repaired": row[2], "sample": row[3],
-                           "area_km2": round(float(row[4]), 2)}
+        out[str(level)] = {
+            "count": row[0],
+            "derived": row[1],
+            "repaired": row[2],
+            "sample": row[3],
+            "area_km2": round(float(row[4]), 2),
+        }
     return out
 
 
 def _village_kinds(session: Session, regency: str | None) -> dict[str, int]:
     rows = session.execute(
-        select(Village.kind, func.count()).where(Village.valid_to.is_(None), _in_regency(Village.code, regency))
-        .group_by(Village.kind).order_by(Village.kind)
+        select(Village.kind, func.count())
+        .where(Village.valid_to.is_(None), _in_regency(Village.code, regency))
+        .group_by(Village.kind)
+        .order_by(Village.kind)
     ).all()
     return {kind: count for kind, count in rows}
 
@@ -94,6 +111,11 @@ def _villages_without(session: Session, layer: str, regency: str | None) -> int:
     model = ASSET_LAYERS[layer].model
     linked = select(model.village_code).where(model.village_code.is_not(None))
     return session.scalar(
-        select(func.count()).select_from(Village)
-        .where(Village.valid_to.is_(None), _in_regency(Village.code, regency), Village.code.not_in(linked))
+        select(func.count())
+        .select_from(Village)
+        .where(
+            Village.valid_to.is_(None),
+            _in_regency(Village.code, regency),
+            Village.code.not_in(linked),
+        )
     )

@@ -64,8 +64,9 @@ def postgis_admin() -> Iterator[PostgisServer]:
     url = os.environ.get("PETADESA_TEST_POSTGIS_URL")
     if not url:
         _missing("PETADESA_TEST_POSTGIS_URL is not set: run the tests through scripts/test.sh")
-    admin = create_engine(make_url(url).set(drivername="postgresql+psycopg"),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     template = f"petadesa_template_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{template}"'))

@@ -13,9 +13,15 @@ from geo import queries
 router = APIRouter()
 
 
-@router.get("", operation_id="listDistricts", name="listDistricts",
-            response_model=DistrictCollection, response_class=GeoJSONResponse,
-            responses=problem_responses(400), summary="Districts")
+@router.get(
+    "",
+    operation_id="listDistricts",
+    name="listDistricts",
+    response_model=DistrictCollection,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400),
+    summary="Districts",
+)
 def list_districts(session: SessionDep, regency: RegencyFilter) -> GeoJSONResponse:
     """List the current districts as a GeoJSON FeatureCollection, optionally of one regency."""
     frame = queries.districts(session, regency=regency)

@@ -13,9 +13,15 @@ from geo import queries
 router = APIRouter()
 
 
-@router.get("/{layer}", operation_id="listVillagesWithout", name="listVillagesWithout",
-            response_model=VillageCollection, response_class=GeoJSONResponse,
-            responses=problem_responses(400, 404), summary="Villages without an asset layer")
+@router.get(
+    "/{layer}",
+    operation_id="listVillagesWithout",
+    name="listVillagesWithout",
+    response_model=VillageCollection,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400, 404),
+    summary="Villages without an asset layer",
+)
 def list_villages_without(
     session: SessionDep, layer: LayerName, regency: RegencyFilter, district: DistrictFilter
 ) -> GeoJSONResponse:

@@ -12,8 +12,14 @@ from geo.db import is_geopackage, schema_exists
 router = APIRouter()
 
 
-@router.get("/health", operation_id="getHealth", name="getHealth", response_model=Health,
-            responses=problem_responses(503), summary="Database reachable")
+@router.get(
+    "/health",
+    operation_id="getHealth",
+    name="getHealth",
+    response_model=Health,
+    responses=problem_responses(503),
+    summary="Database reachable",
+)
 def health(engine: EngineDep) -> Health:
     """200 when the database answers and holds a registry; a 503 problem otherwise."""
     if not schema_exists(engine):

@@ -26,24 +26,47 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-@router.get("/", operation_id="getLandingPage", name="getLandingPage",
-            response_model=LandingPage, response_model_exclude_none=True,
-            responses=problem_responses(),
-            summary="Landing page")
+@router.get(
+    "/",
+    operation_id="getLandingPage",
+    name="getLandingPage",
+    response_model=LandingPage,
+    response_model_exclude_none=True,
+    responses=problem_responses(),
+    summary="Landing page",
+)
 def landing_page(request: Request) -> LandingPage:
     """Title, description and links to the endpoints and the OpenAPI document."""
     app = request.app
     links = [Link(href=_href(request, "/"), rel="self", type=JSON, title="This document")]
     if app.openapi_url:
-        links.append(Link(href=_href(request, app.openapi_url), rel="service-desc",
-                          type="application/vnd.oai.openapi+json;version=3.1",
-                          title="The OpenAPI document"))
+        links.append(
+            Link(
+                href=_href(request, app.openapi_url),
+                rel="service-desc",
+                type="application/vnd.oai.openapi+json;version=3.1",
+                title="The OpenAPI document",
+            )
+        )
     if app.docs_url:
-        links.append(Link(href=_href(request, app.docs_url), rel="service-doc", type="text/html",
-                          title="Interactive API documentation"))
-    links += [Link(href=_href(request, path), rel=rel, type=media_type, title=title,
-                   templated=True if "{" in path else None)
-              for path, rel, media_type, title in ENDPOINTS]
+        links.append(
+            Link(
+                href=_href(request, app.docs_url),
+                rel="service-doc",
+                type="text/html",
+                title="Interactive API documentation",
+            )
+        )
+    links += [
+        Link(
+            href=_href(request, path),
+            rel=rel,
+            type=media_type,
+            title=title,
+            templated=True if "{" in path else None,
+        )
+        for path, rel, media_type, title in ENDPOINTS
+    ]
     return LandingPage(title=app.title, description=app.description, links=links)
 
 

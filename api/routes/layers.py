@@ -21,17 +21,29 @@ from geo.models import ASSET_LAYERS, LayerInfo
 router = APIRouter()
 
 
-@router.get("", operation_id="listLayers", name="listLayers", response_model=LayerList,
-            response_model_exclude_none=True,
-            responses=problem_responses(), summary="Asset layers")
+@router.get(
+    "",
+    operation_id="listLayers",
+    name="listLayers",
+    response_model=LayerList,
+    response_model_exclude_none=True,
+    responses=problem_responses(),
+    summary="Asset layers",
+)
 def list_layers(request: Request) -> LayerList:
     """Every asset layer with its titles, geometry type and a link to its items."""
     return LayerList(layers=[_describe(request, info) for info in ASSET_LAYERS.values()])
 
 
-@router.get("/{layer}/items", operation_id="listLayerItems", name="listLayerItems",
-            response_model=AssetCollection, response_class=GeoJSONResponse,
-            responses=problem_responses(400, 404), summary="Items of an asset layer")
+@router.get(
+    "/{layer}/items",
+    operation_id="listLayerItems",
+    name="listLayerItems",
+    response_model=AssetCollection,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400, 404),
+    summary="Items of an asset layer",
+)
 def list_layer_items(
     session: SessionDep,
     layer: LayerName,
@@ -54,7 +66,9 @@ def list_layer_items(
 def _describe(request: Request, info: LayerInfo) -> LayerDescription:
     items = str(request.url_for("listLayerItems", layer=info.name))
     return LayerDescription(
-        name=info.name, title=info.title, title_id=info.title_id,
+        name=info.name,
+        title=info.title,
+        title_id=info.title_id,
         geometry_type=info.model.geometry_type,
         links=[Link(href=items, rel="items", type=GEOJSON_MEDIA_TYPE, title=info.title)],
     )

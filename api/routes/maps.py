@@ -17,8 +17,14 @@ ASSETS_PATH = "/maps/assets"
 router = APIRouter()
 
 
-@router.get("/registry", operation_id="getRegistryMap", name="getRegistryMap", response_class=HTMLResponse,
-            responses=problem_responses(400, 404, 503), summary="Registry map of a regency (HTML)")
+@router.get(
+    "/registry",
+    operation_id="getRegistryMap",
+    name="getRegistryMap",
+    response_class=HTMLResponse,
+    responses=problem_responses(400, 404, 503),
+    summary="Registry map of a regency (HTML)",
+)
 def get_registry_map(
     session: SessionDep,
     regency: Annotated[str, Query(description="Regency code, e.g. 35.07", examples=["35.07"])],

@@ -13,9 +13,15 @@ from geo import queries
 router = APIRouter()
 
 
-@router.get("", operation_id="listRegencies", name="listRegencies",
-            response_model=RegencyCollection, response_class=GeoJSONResponse,
-            responses=problem_responses(400), summary="Regencies and cities")
+@router.get(
+    "",
+    operation_id="listRegencies",
+    name="listRegencies",
+    response_model=RegencyCollection,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400),
+    summary="Regencies and cities",
+)
 def list_regencies(session: SessionDep, province: ProvinceFilter) -> GeoJSONResponse:
     """List the current regencies as a GeoJSON FeatureCollection, optionally of one province."""
     frame = queries.regencies(session, province=province)

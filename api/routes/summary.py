@@ -14,8 +14,14 @@ from geo.summary import registry_summary
 router = APIRouter()
 
 
-@router.get("/summary", operation_id="getSummary", name="getSummary", response_model=Summary,
-            responses=problem_responses(400), summary="Registry summary")
+@router.get(
+    "/summary",
+    operation_id="getSummary",
+    name="getSummary",
+    response_model=Summary,
+    responses=problem_responses(400),
+    summary="Registry summary",
+)
 def get_summary(engine: EngineDep, regency: RegencyFilter) -> dict[str, Any]:
     """Count the whole registry, or of one regency (``?regency=35.07``).
 

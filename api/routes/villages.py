@@ -27,9 +27,15 @@ from geo.models import ASSET_LAYERS
 router = APIRouter()
 
 
-@router.get("", operation_id="listVillages", name="listVillages",
-            response_model=VillageCollection, response_class=GeoJSONResponse,
-            responses=problem_responses(400), summary="Villages")
+@router.get(
+    "",
+    operation_id="listVillages",
+    name="listVillages",
+    response_model=VillageCollection,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400),
+    summary="Villages",
+)
 def list_villages(
     session: SessionDep, regency: RegencyFilter, district: DistrictFilter
 ) -> GeoJSONResponse:
@@ -38,9 +44,15 @@ def list_villages(
     return GeoJSONResponse(feature_collection(frame, VILLAGE_PROPERTIES, id_column="code"))
 
 
-@router.get("/{code}", operation_id="getVillage", name="getVillage",
-            response_model=VillageDetail, response_class=GeoJSONResponse,
-            responses=problem_responses(400, 404), summary="A village and its assets")
+@router.get(
+    "/{code}",
+    operation_id="getVillage",
+    name="getVillage",
+    response_model=VillageDetail,
+    response_class=GeoJSONResponse,
+    responses=problem_responses(400, 404),
+    summary="A village and its assets",
+)
 def get_village(session: SessionDep, code: VillageCode) -> GeoJSONResponse:
     """Get a village as a GeoJSON Feature; ``assets`` holds its linked assets per layer.
 

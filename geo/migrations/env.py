@@ -1,8 +1,9 @@
 """Alembic environment for the PostGIS registry (spatial-aware through GeoAlchemy2's helpers)."""
 
 from alembic import context
-from geoalchemy2 import alembic_helpers
 from sqlalchemy import engine_from_config, pool
+
+from geoalchemy2 import alembic_helpers
 
 from geo.models import Base
 
@@ -35,7 +36,9 @@ if connection is not None:
     run_migrations(connection)
 else:
     engine = engine_from_config(
-        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
     )
     with engine.connect() as conn:
         run_migrations(conn)

@@ -202,8 +202,9 @@ def _tuples(lex: _Lexer, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
         else:
             pos, values, end = _tuple_by_tokens(lex)
         if len(values) != len(columns):
-            raise lex.error(pos, f"row has {len(values)} values, expected {len(columns)} "
-                                 f"({', '.join(columns)})")
+            raise lex.error(
+                pos, f"row has {len(values)} values, expected {len(columns)} ({', '.join(columns)})"
+            )
         yield lex.line_at(pos), dict(zip(columns, values, strict=True))
         if end == ";":
             return
@@ -393,8 +394,9 @@ def _ring(ring: object, where: str, part: int, index: int) -> np.ndarray:
     if not np.isfinite(coords).all():
         raise UnreadableFile(f"{where}: {name} has a non-finite coordinate")
     if np.abs(coords[:, 0]).max() > 90 or np.abs(coords[:, 1]).max() > 180:
-        raise UnreadableFile(f"{where}: {name} is not in [lat, lng] order "
-                             f"(first point {coords[0].tolist()})")
+        raise UnreadableFile(
+            f"{where}: {name} is not in [lat, lng] order (first point {coords[0].tolist()})"
+        )
     return coords[:, ::-1]
 
 
@@ -441,8 +443,12 @@ class BoundaryManifest:
         """Raw download URL of a regency file at the pinned commit."""
         prov, kab = regency_code.split(".")
         base = base_url or self.raw_base_url
-        return self.url_pattern.format(raw_base_url=base if base.endswith("/") else base + "/",
-                                       commit=self.commit, prov=prov, kab=kab)
+        return self.url_pattern.format(
+            raw_base_url=base if base.endswith("/") else base + "/",
+            commit=self.commit,
+            prov=prov,
+            kab=kab,
+        )
 
 
 def load_manifest(path: Path | None = None) -> BoundaryManifest:
@@ -450,9 +456,13 @@ def load_manifest(path: Path | None = None) -> BoundaryManifest:
     path = path or boundaries_data_dir() / MANIFEST_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return BoundaryManifest(commit=data["commit"], raw_base_url=data["raw_base_url"],
-                                url_pattern=data["url_pattern"], licence=data["licence"],
-                                sha256=dict(data["sha256"]))
+        return BoundaryManifest(
+            commit=data["commit"],
+            raw_base_url=data["raw_base_url"],
+            url_pattern=data["url_pattern"],
+            licence=data["licence"],
+            sha256=dict(data["sha256"]),
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigurationError(f"boundary source manifest {path} is unusable: {exc}") from exc
 
@@ -512,8 +522,9 @@ def fetch_regency(
         digest = sha256_of(cached)
         if expected in (None, digest):
             return result("cache", digest)
-        log.warning("cached %s has sha256 %s, expected %s: fetching again",
-                    cached, digest, expected)
+        log.warning(
+            "cached %s has sha256 %s, expected %s: fetching again", cached, digest, expected
+        )
     mirror = mirror_dir or settings.mirror_dir
     found = _in_mirror(Path(mirror), manifest, code) if mirror is not None else None
     if found is not None:
@@ -553,7 +564,8 @@ def _check_digest(path: Path | str, digest: str, expected: str | None) -> None:
     if expected is not None and digest != expected:
         raise SourceUnavailable(
             f"{path} does not match the pinned upstream file: sha256 expected {expected}, "
-            f"got {digest}")
+            f"got {digest}"
+        )
 
 
 def _temporary_beside(target: Path) -> Path:
@@ -575,8 +587,14 @@ def _copy_atomically(source: Path, target: Path) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def _download(url: str, target: Path, expected: str | None, timeout_s: float,
-              progress: ProgressCallback | None, hint: str) -> str:
+def _download(
+    url: str,
+    target: Path,
+    expected: str | None,
+    timeout_s: float,
+    progress: ProgressCallback | None,
+    hint: str,
+) -> str:
     temporary = _temporary_beside(target)
     try:
         with temporary.open("wb") as out:
@@ -588,8 +606,9 @@ def _download(url: str, target: Path, expected: str | None, timeout_s: float,
         temporary.unlink(missing_ok=True)
 
 
-def _stream(url: str, out: BinaryIO, timeout_s: float, progress: ProgressCallback | None,
-            hint: str) -> str:
+def _stream(
+    url: str, out: BinaryIO, timeout_s: float, progress: ProgressCallback | None, hint: str
+) -> str:
     digest, done = hashlib.sha256(), 0
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
@@ -604,8 +623,9 @@ def _stream(url: str, out: BinaryIO, timeout_s: float, progress: ProgressCallbac
         raise SourceUnavailable(f"{url} answered HTTP {exc.code} {exc.reason}{hint}") from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise SourceUnavailable(f"could not reach {url}: {reason}{hint}; "
-                                "use --mirror DIR or try again online") from exc
+        raise SourceUnavailable(
+            f"could not reach {url}: {reason}{hint}; use --mirror DIR or try again online"
+        ) from exc
     if total is not None and done != total:
         raise SourceUnavailable(f"download of {url} was cut short: {done} of {total} bytes")
     return digest.hexdigest()

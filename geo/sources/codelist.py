@@ -44,13 +44,16 @@ def read_code_list(path: str | os.PathLike[str], *, prefix: str | None = None) -
         keep = _under(codes, normalize_code(prefix))
         codes = [c for c, k in zip(codes, keep, strict=True) if k]
         names = [n for n, k in zip(names, keep, strict=True) if k]
-    return pd.DataFrame({
-        "code": codes,
-        "name": names,
-        "level": [level_of(c).value for c in codes],
-        "kind": [kind_of(c) for c in codes],
-        "parent_code": [parent_of(c) for c in codes],
-    }, columns=list(CODE_LIST_COLUMNS))
+    return pd.DataFrame(
+        {
+            "code": codes,
+            "name": names,
+            "level": [level_of(c).value for c in codes],
+            "kind": [kind_of(c) for c in codes],
+            "parent_code": [parent_of(c) for c in codes],
+        },
+        columns=list(CODE_LIST_COLUMNS),
+    )
 
 
 def _is_sql(path: Path) -> bool:
@@ -67,13 +70,15 @@ def _is_sql(path: Path) -> bool:
 
 def _read_csv(path: Path) -> tuple[list[int], list[object], list[object]]:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=["kode", "nama"],
-                            encoding="utf-8-sig")
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, usecols=["kode", "nama"], encoding="utf-8-sig"
+        )
     except FileNotFoundError as exc:
         raise UnreadableFile(f"cannot open {path}: no such file") from exc
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise UnreadableFile(f"{path.name}: not a code list CSV with columns kode, nama "
-                             f"({exc})") from exc
+        raise UnreadableFile(
+            f"{path.name}: not a code list CSV with columns kode, nama ({exc})"
+        ) from exc
     # Line 1 is the header; the code list has no multi-line fields.
     lines = list(range(2, len(frame) + 2))
     return lines, frame["kode"].tolist(), frame["nama"].tolist()
@@ -106,15 +111,17 @@ def _check_rows(codes: list[str], names: Sequence[object], lines: list[int], lab
         raise UnreadableFile(f"{label}: no codes found (empty or cut short?)")
     for code, name, line in zip(codes, names, lines, strict=True):
         if not isinstance(name, str) or not name.strip():
-            raise UnreadableFile(f"{label}, line {line}: nama of {code} is {name!r}, "
-                                 "expected a non-empty name")
+            raise UnreadableFile(
+                f"{label}, line {line}: nama of {code} is {name!r}, expected a non-empty name"
+            )
     duplicated = pd.Series(codes).duplicated(keep=False)
     if duplicated.any():
         where = duplicated.to_numpy().nonzero()[0]
         first = codes[where[0]]
         at = [lines[i] for i in where if codes[i] == first]
-        raise UnreadableFile(f"{label}: kode {first} appears more than once "
-                             f"(lines {', '.join(map(str, at))})")
+        raise UnreadableFile(
+            f"{label}: kode {first} appears more than once (lines {', '.join(map(str, at))})"
+        )
 
 
 def _under(codes: Iterable[str], prefix: str) -> list[bool]:

@@ -81,9 +81,7 @@ def settings() -> ApiSettings:
 
 
 @pytest.fixture
-def make_client(
-    registry_url: str, settings: ApiSettings
-) -> Iterator[Callable[..., TestClient]]:
+def make_client(registry_url: str, settings: ApiSettings) -> Iterator[Callable[..., TestClient]]:
     """Open clients on apps from the real factory; ``prepare`` may add test-only routes."""
     with ExitStack() as stack:
 

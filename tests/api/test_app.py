@@ -27,11 +27,14 @@ OPERATIONS = {
 
 
 def test_factory_opens_nothing_until_the_app_starts(tmp_path):
-    app = create_app(f"gpkg:///{tmp_path}/no/such/folder/registry.gpkg",
-                     ApiSettings(_env_file=None))
+    app = create_app(
+        f"gpkg:///{tmp_path}/no/such/folder/registry.gpkg", ApiSettings(_env_file=None)
+    )
     assert not hasattr(app.state, "engine")
-    with pytest.raises(ConfigurationError, match="folder for the GeoPackage does not exist"), \
-            TestClient(app):
+    with (
+        pytest.raises(ConfigurationError, match="folder for the GeoPackage does not exist"),
+        TestClient(app),
+    ):
         pass
 
 
@@ -64,17 +67,23 @@ def test_settings_from_environment(monkeypatch):
     assert ApiSettings(_env_file=None).cors_origins == ["https://a.example"]
 
 
-@pytest.mark.parametrize("field, value", [("workers", 0), ("port", 0), ("port", 70000),
-                                          ("max_request_bytes", 10)])
+@pytest.mark.parametrize(
+    "field, value", [("workers", 0), ("port", 0), ("port", 70000), ("max_request_bytes", 10)]
+)
 def test_settings_bounds(field, value):
     with pytest.raises(ValidationError):
         ApiSettings(_env_file=None, **{field: value})
 
 
 def test_worker_environment_rebuilds_the_same_settings(monkeypatch):
-    settings = ApiSettings(_env_file=None, host="0.0.0.0", port=8081, workers=2,  # noqa: S104
-                           cors_origins=["https://a.example", "https://b.example"],
-                           max_request_bytes=4096)
+    settings = ApiSettings(
+        _env_file=None,
+        host="0.0.0.0",
+        port=8081,
+        workers=2,  # noqa: S104
+        cors_origins=["https://a.example", "https://b.example"],
+        max_request_bytes=4096,
+    )
     env = worker_environment("gpkg:///x.gpkg", settings)
     assert env["PETADESA_DATABASE_URL"] == "gpkg:///x.gpkg"
     for name, value in env.items():
@@ -128,10 +137,12 @@ def test_openapi_documents_media_types(client):
     paths = client.get("/openapi.json").json()["paths"]
     villages = paths["/villages"]["get"]["responses"]
     assert villages["200"]["content"]["application/geo+json"]["schema"] == {
-        "$ref": "#/components/schemas/VillageCollection"}
+        "$ref": "#/components/schemas/VillageCollection"
+    }
     assert set(villages["400"]["content"]) == {"application/problem+json"}
     assert "422" not in villages  # validation problems are 400 here
     detail = paths["/villages/{code}"]["get"]["responses"]
     assert detail["200"]["content"]["application/geo+json"]["schema"] == {
-        "$ref": "#/components/schemas/VillageDetail"}
+        "$ref": "#/components/schemas/VillageDetail"
+    }
     assert set(detail["404"]["content"]) == {"application/problem+json"}

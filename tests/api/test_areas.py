@@ -31,10 +31,21 @@ def test_landing_page_links_every_endpoint(client):
     page = LandingPage.model_validate(response.json())
     assert page.title == "Petadesa"
     hrefs = {link.href.removeprefix("http://testserver") for link in page.links}
-    assert hrefs == {"/", "/openapi.json", "/docs", "/health", "/summary", "/regencies",
-                     "/districts", "/villages", "/villages/{code}", "/layers",
-                     "/layers/{layer}/items", "/villages-without/{layer}",
-                     "/maps/registry?regency=35.07"}
+    assert hrefs == {
+        "/",
+        "/openapi.json",
+        "/docs",
+        "/health",
+        "/summary",
+        "/regencies",
+        "/districts",
+        "/villages",
+        "/villages/{code}",
+        "/layers",
+        "/layers/{layer}/items",
+        "/villages-without/{layer}",
+        "/maps/registry?regency=35.07",
+    }
     rels = {link.rel for link in page.links}
     assert {"self", "service-desc", "service-doc"} <= rels
     for link in page.links:
@@ -73,7 +84,8 @@ def test_regencies(client):
     assert response.headers["content-type"] == GEOJSON
     regencies = RegencyCollection.model_validate(response.json())
     assert [(f.id, f.properties.name, f.properties.province_code) for f in regencies.features] == [
-        (MALANG, "Kabupaten Malang", "35")]
+        (MALANG, "Kabupaten Malang", "35")
+    ]
     assert client.get("/regencies", params={"province": "35"}).json() == response.json()
 
 
@@ -96,7 +108,12 @@ def test_villages_of_malang(client, registry):
     villages = VillageCollection.model_validate(response.json())
     assert len(villages.features) == 390
     assert list(response.json()["features"][0]["properties"]) == [
-        "code", "name", "kind", "district_code", "area_km2"]
+        "code",
+        "name",
+        "kind",
+        "district_code",
+        "area_km2",
+    ]
     kinds = [f.properties.kind for f in villages.features]
     assert (kinds.count("desa"), kinds.count("kelurahan")) == (378, 12)
     codes = [f.id for f in villages.features]
@@ -127,7 +144,9 @@ def test_kelurahan_dampit_with_its_assets(client, registry):
     assert list(village.assets) == list(ASSET_LAYERS)
     destinations = village.assets["destination"]
     assert sorted(d.properties.name for d in destinations) == [
-        "Pemandian Riung Gunung", "Tubing X-Tempur"]
+        "Pemandian Riung Gunung",
+        "Tubing X-Tempur",
+    ]
     assert {d.properties.village_code for d in destinations} == {KELURAHAN_DAMPIT}
     with transaction(registry) as session:
         boundary = queries.villages(session, district=DAMPIT).set_index("code").geometry

@@ -32,7 +32,10 @@ def problem_of(response, status: int, code: str) -> Problem:
     assert response.headers["content-type"] == PROBLEM
     problem = Problem.model_validate(response.json())
     assert (problem.status, problem.code, problem.type) == (
-        status, code, f"urn:petadesa:problem:{code}")
+        status,
+        code,
+        f"urn:petadesa:problem:{code}",
+    )
     return problem
 
 
@@ -42,22 +45,26 @@ def test_unknown_village_is_a_404(client):
     assert problem.instance == "/villages/35.07.05.9999"
 
 
-@pytest.mark.parametrize("code", ["abc", "35.07.05", "35", "35.07.05.10071", "3507051007x",
-                                  "35.07.05.1OO7"])
+@pytest.mark.parametrize(
+    "code", ["abc", "35.07.05", "35", "35.07.05.10071", "3507051007x", "35.07.05.1OO7"]
+)
 def test_malformed_village_code_is_a_400(client, code):
     problem_of(client.get(f"/villages/{code}"), 400, "invalid_code")
 
 
-@pytest.mark.parametrize("params", [{"regency": "35.07.05"}, {"regency": "Malang"},
-                                    {"district": "35.07"}, {"regency": ""}])
+@pytest.mark.parametrize(
+    "params",
+    [{"regency": "35.07.05"}, {"regency": "Malang"}, {"district": "35.07"}, {"regency": ""}],
+)
 def test_malformed_filter_is_a_400(client, params):
     problem = problem_of(client.get("/villages", params=params), 400, "invalid_code")
     assert problem.instance == "/villages"
 
 
 def test_overlong_parameter_is_a_400_with_the_field(client):
-    problem = problem_of(client.get("/villages", params={"regency": "3" * 21}), 400,
-                         "invalid_request")
+    problem = problem_of(
+        client.get("/villages", params={"regency": "3" * 21}), 400, "invalid_request"
+    )
     assert [error.loc for error in problem.errors] == [["query", "regency"]]
 
 
@@ -94,8 +101,9 @@ def test_streamed_body_over_the_limit_is_a_413(make_client, settings):
 
 def _report() -> ImportReport:
     report = ImportReport(target="destination", path="wisata.geojson", read=2, rejected=1)
-    report.add(Severity.ERROR, "point outside every village", index=1, feature_id="w-2",
-               field="geometry")
+    report.add(
+        Severity.ERROR, "point outside every village", index=1, feature_id="w-2", field="geometry"
+    )
     return report
 
 
@@ -146,16 +154,18 @@ def test_import_rejected_carries_the_report(make_client):
 
 
 def test_a_bug_is_a_500_problem_without_details(make_client):
-    client = make_client(_raising_route(RuntimeError("SELECT secret FROM village")),
-                         raise_server_exceptions=False)
+    client = make_client(
+        _raising_route(RuntimeError("SELECT secret FROM village")), raise_server_exceptions=False
+    )
     problem = problem_of(client.get("/test-raise"), 500, "internal_error")
     assert "secret" not in problem.model_dump_json()
 
 
 def test_every_geo_exception_has_its_own_status():
     """A new domain exception in geo.errors needs a decision here, not the 400 fallback."""
-    classes = {c for c in vars(geo.errors).values()
-               if isinstance(c, type) and issubclass(c, PetadesaError)}
+    classes = {
+        c for c in vars(geo.errors).values() if isinstance(c, type) and issubclass(c, PetadesaError)
+    }
     assert classes - set(PROBLEM_KINDS) == set()
     for cls in classes:
         assert 400 <= problem_kind(cls.__new__(cls)).status < 600, cls

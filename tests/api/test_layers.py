@@ -49,7 +49,8 @@ def test_destinations_are_the_real_dampit_file(client):
     items = AssetCollection.model_validate(client.get("/layers/destination/items").json())
     assert len(items.features) == 9
     assert {f.properties.source for f in items.features} == {
-        "burhanfsalam/wisatadampit2021 (Apache-2.0)"}
+        "burhanfsalam/wisatadampit2021 (Apache-2.0)"
+    }
     assert {f.properties.model_extra["category"] for f in items.features} == {"wisata"}
 
 
@@ -85,21 +86,24 @@ def test_bbox_with_spaces_and_integers(client):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("bbox, reason", [
-    ("1,2,3", "4 numbers"),
-    ("1,2,3,4,5,6", "4 numbers"),
-    ("", "4 numbers"),
-    ("a,b,c,d", "numbers"),
-    ("112,-9,nan,-8", "finite"),
-    ("112,-9,inf,-8", "finite"),
-    ("113,-9,112,-8", "min_lon < max_lon"),
-    ("112,-9,112,-8", "min_lon < max_lon"),
-    ("112,-8,113,-9", "min_lat < max_lat"),
-    ("-181,-9,113,-8", "-180 <= min_lon"),
-    ("112,-9,181,-8", "max_lon <= 180"),
-    ("112,-91,113,-8", "-90 <= min_lat"),
-    ("112,-9,113,90.5", "max_lat <= 90"),
-])
+@pytest.mark.parametrize(
+    "bbox, reason",
+    [
+        ("1,2,3", "4 numbers"),
+        ("1,2,3,4,5,6", "4 numbers"),
+        ("", "4 numbers"),
+        ("a,b,c,d", "numbers"),
+        ("112,-9,nan,-8", "finite"),
+        ("112,-9,inf,-8", "finite"),
+        ("113,-9,112,-8", "min_lon < max_lon"),
+        ("112,-9,112,-8", "min_lon < max_lon"),
+        ("112,-8,113,-9", "min_lat < max_lat"),
+        ("-181,-9,113,-8", "-180 <= min_lon"),
+        ("112,-9,181,-8", "max_lon <= 180"),
+        ("112,-91,113,-8", "-90 <= min_lat"),
+        ("112,-9,113,90.5", "max_lat <= 90"),
+    ],
+)
 def test_bad_bbox_is_a_400_problem(client, bbox, reason):
     response = client.get("/layers/tower/items", params={"bbox": bbox})
     assert response.status_code == 400

@@ -16,7 +16,8 @@ def test_registry_map_page_and_its_assets_come_from_this_server(client):
     remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//[^"]*"', html)
     assert remote == []
     local = re.findall(r'<script src="(/maps/assets/[^"]+)"', html) + re.findall(
-        r'<link rel="stylesheet" href="(/maps/assets/[^"]+)"', html)
+        r'<link rel="stylesheet" href="(/maps/assets/[^"]+)"', html
+    )
     assert len(local) >= 10
     for url in local:
         asset = client.get(url)

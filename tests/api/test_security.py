@@ -35,11 +35,16 @@ def unchanged(registry):
 @pytest.mark.usefixtures("unchanged")
 @pytest.mark.parametrize("payload", PAYLOADS.values(), ids=PAYLOADS.keys())
 def test_area_filters(client, payload):
-    for path, name in [("/summary", "regency"), ("/villages", "regency"),
-                       ("/villages", "district"), ("/districts", "regency"),
-                       ("/regencies", "province"), ("/layers/tower/items", "village"),
-                       ("/layers/tower/items", "regency"),
-                       ("/villages-without/destination", "regency")]:
+    for path, name in [
+        ("/summary", "regency"),
+        ("/villages", "regency"),
+        ("/villages", "district"),
+        ("/districts", "regency"),
+        ("/regencies", "province"),
+        ("/layers/tower/items", "village"),
+        ("/layers/tower/items", "regency"),
+        ("/villages-without/destination", "regency"),
+    ]:
         response = client.get(path, params={name: payload})
         assert response.status_code == 400, (path, name, response.text)
         assert response.headers["content-type"] == "application/problem+json"
@@ -63,11 +68,15 @@ def test_bbox(client, bbox):
 
 
 @pytest.mark.usefixtures("unchanged")
-@pytest.mark.parametrize("layer", ["tower; DROP TABLE tower", "tower' OR '1'='1",
-                                   "village", "area_code", "rtree_tower_geom"])
+@pytest.mark.parametrize(
+    "layer",
+    ["tower; DROP TABLE tower", "tower' OR '1'='1", "village", "area_code", "rtree_tower_geom"],
+)
 def test_layer_name(client, layer):
-    for path in (f"/layers/{quote(layer, safe='')}/items",
-                 f"/villages-without/{quote(layer, safe='')}"):
+    for path in (
+        f"/layers/{quote(layer, safe='')}/items",
+        f"/villages-without/{quote(layer, safe='')}",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.json()["code"] == "unknown_layer"

@@ -43,9 +43,14 @@ def test_serve_with_two_workers(registry_url, tmp_path, backend_name):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
     # A fresh working directory: a worker that missed the URL would create petadesa.gpkg here.
-    server = subprocess.Popen([sys.executable, "-c", SERVE, registry_url, str(port)],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, registry_url, str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(f"{base}/health", server)

@@ -30,14 +30,25 @@ def invoke(database_url: str, *args: str):
 
 def test_quickstart_builds_kab_malang(database_url, engine, shared_data, tmp_path):
     maps_dir = tmp_path / "maps"
-    result = invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--maps-dir", str(maps_dir),
-                    "--json")
+    result = invoke(
+        database_url,
+        "quickstart",
+        "--data-dir",
+        str(shared_data),
+        "--maps-dir",
+        str(maps_dir),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["sample_region"] is False
     summary = data["summary"]
     assert {level: row["count"] for level, row in summary["areas"].items()} == {
-        "province": 1, "regency": 1, "district": 33, "village": 390}
+        "province": 1,
+        "regency": 1,
+        "district": 33,
+        "village": 390,
+    }
     assert summary["villages_by_kind"] == {"desa": 378, "kelurahan": 12}
     assert summary["areas"]["village"]["area_km2"] == pytest.approx(3473.3, abs=1.0)
     assert summary["areas"]["district"]["derived"] == 33
@@ -48,16 +59,28 @@ def test_quickstart_builds_kab_malang(database_url, engine, shared_data, tmp_pat
     assert layers["tower"]["sample"] == layers["tower"]["count"] == 156
     assert layers["product_site"]["sample"] == 234
     assert summary["villages_without"]["destination"] == 390 - _villages_with_destination(engine)
-    assert data["maps"] == {lang: str((maps_dir / f"registry-35.07-{lang}.html").resolve()) for lang in ("id", "en")}
+    assert data["maps"] == {
+        lang: str((maps_dir / f"registry-35.07-{lang}.html").resolve()) for lang in ("id", "en")
+    }
     for path in data["maps"].values():
         village_ids = re.findall(r'"id": ?"(35\.07\.\d\d\.\d{4})"', Path(path).read_text())
         assert len(set(village_ids)) == 390
     assert (maps_dir / "assets").is_dir()
     # the second run changes nothing
-    again = json.loads(invoke(database_url, "quickstart", "--data-dir", str(shared_data), "--maps-dir",
-                              str(maps_dir), "--json").output)
+    again = json.loads(
+        invoke(
+            database_url,
+            "quickstart",
+            "--data-dir",
+            str(shared_data),
+            "--maps-dir",
+            str(maps_dir),
+            "--json",
+        ).output
+    )
     assert [(r["target"], r["inserted"], r["updated"]) for r in again["imports"]] == [
-        (r["target"], 0, 0) for r in again["imports"]]
+        (r["target"], 0, 0) for r in again["imports"]
+    ]
 
 
 def _villages_with_destination(engine) -> int:
@@ -70,14 +93,25 @@ def _villages_with_destination(engine) -> int:
         return session.scalar(select(func.count(func.distinct(Destination.village_code))))
 
 
-def test_quickstart_without_network_or_mirror_uses_the_sample_region(database_url, engine, tmp_path):
-    result = invoke(database_url, "quickstart", "--data-dir", "/nonexistent", "--maps-dir",
-                    str(tmp_path / "maps"), "--json")
+def test_quickstart_without_network_or_mirror_uses_the_sample_region(
+    database_url, engine, tmp_path
+):
+    result = invoke(
+        database_url,
+        "quickstart",
+        "--data-dir",
+        "/nonexistent",
+        "--maps-dir",
+        str(tmp_path / "maps"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["sample_region"] is True
     assert data["regency"] == "99.01"
-    assert any("real boundaries unavailable" in note and "127.0.0.1:9" in note for note in data["notes"])
+    assert any(
+        "real boundaries unavailable" in note and "127.0.0.1:9" in note for note in data["notes"]
+    )
     assert count_areas(engine) == {"province": 1, "regency": 1, "district": 4, "village": 40}
     assert all(row["count"] == row["sample"] for row in data["summary"]["layers"].values())
     assert data["summary"]["layers"]["tower"]["count"] == 16
@@ -85,9 +119,11 @@ def test_quickstart_without_network_or_mirror_uses_the_sample_region(database_ur
 
 def test_refused_import_exits_1_and_writes_nothing(database_url, engine, tmp_path):
     bad = tmp_path / "bad.geojson"
-    bad.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
-                   '{"kode": "35.07.01.2001", "nama": "X"}, "geometry": {"type": "Polygon", '
-                   '"coordinates": [[[-8.0, 112.0], [-8.0, 112.1], [-8.1, 112.1], [-8.0, 112.0]]]}}]}')
+    bad.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+        '{"kode": "35.07.01.2001", "nama": "X"}, "geometry": {"type": "Polygon", '
+        '"coordinates": [[[-8.0, 112.0], [-8.0, 112.1], [-8.1, 112.1], [-8.0, 112.0]]]}}]}'
+    )
     result = invoke(database_url, "boundaries", "import", str(bad))
     assert result.exit_code == EXIT_REFUSED
     assert "swapped order" in result.output

@@ -89,7 +89,8 @@ def test_malang_matches_the_converted_geojson(malang, shared_data):
     import geopandas
 
     converted = geopandas.read_file(
-        shared_data / "cahyadsn_wilayah_boundaries" / "desa_3507_kab_malang.geojson")
+        shared_data / "cahyadsn_wilayah_boundaries" / "desa_3507_kab_malang.geojson"
+    )
     converted = converted.set_index("kode").loc[malang["code"]]
     # The GeoJSON was written with 7 decimals; the raw file has full precision.
     distance = shapely.hausdorff_distance(malang.geometry.values, converted.geometry.values)
@@ -99,16 +100,21 @@ def test_malang_matches_the_converted_geojson(malang, shared_data):
 def test_polygon_and_multipolygon_nesting():
     hole = "[[-8.02,112.02],[-8.02,112.03],[-8.03,112.03],[-8.03,112.02],[-8.02,112.02]]"
     far = "[[-7.0,113.0],[-7.0,113.1],[-7.1,113.1],[-7.0,113.0]]"  # open-ended, 4 points
-    sql = (HEAD
-           + f"\t('35.07.01.2001','Poly',-8.05,112.05,'[{SQUARE},{hole}]'),\n"
-           + f"\t('35.07.01.2002','Multi',-8.05,112.05,'[[{SQUARE}],[{far}]]');\n")
+    sql = (
+        HEAD
+        + f"\t('35.07.01.2001','Poly',-8.05,112.05,'[{SQUARE},{hole}]'),\n"
+        + f"\t('35.07.01.2002','Multi',-8.05,112.05,'[[{SQUARE}],[{far}]]');\n"
+    )
     frame = read_upstream_sql(sql)
-    expected = GeoSeries.from_wkt([
-        "MULTIPOLYGON (((112 -8, 112.1 -8, 112.1 -8.1, 112 -8.1, 112 -8),"
-        " (112.02 -8.02, 112.03 -8.02, 112.03 -8.03, 112.02 -8.03, 112.02 -8.02)))",
-        "MULTIPOLYGON (((112 -8, 112.1 -8, 112.1 -8.1, 112 -8.1, 112 -8)),"
-        " ((113 -7, 113.1 -7, 113.1 -7.1, 113 -7)))",
-    ], crs="EPSG:4326")
+    expected = GeoSeries.from_wkt(
+        [
+            "MULTIPOLYGON (((112 -8, 112.1 -8, 112.1 -8.1, 112 -8.1, 112 -8),"
+            " (112.02 -8.02, 112.03 -8.02, 112.03 -8.03, 112.02 -8.03, 112.02 -8.02)))",
+            "MULTIPOLYGON (((112 -8, 112.1 -8, 112.1 -8.1, 112 -8.1, 112 -8)),"
+            " ((113 -7, 113.1 -7, 113.1 -7.1, 113 -7)))",
+        ],
+        crs="EPSG:4326",
+    )
     assert_geoseries_equal(frame.geometry, expected, check_series_type=False)
     assert [len(m.geoms) for m in frame.geometry] == [1, 2]
     assert len(frame.geometry[0].geoms[0].interiors) == 1
@@ -135,7 +141,11 @@ def test_escaped_names_and_sql_noise():
     )
     frame = read_upstream_sql(sql)
     assert frame["name"].tolist() == [
-        "Ta'lim", "Ta'lim", "Koma, '(titik)'; koma),(x", 'Back\\slash "q"']
+        "Ta'lim",
+        "Ta'lim",
+        "Koma, '(titik)'; koma),(x",
+        'Back\\slash "q"',
+    ]
     assert frame["code"].tolist() == [f"35.07.01.200{i}" for i in range(1, 5)]
     assert pd.isna(frame["source_lat"].iloc[3])
 
@@ -147,12 +157,18 @@ def test_escaped_names_and_sql_noise():
         (f"('35.7.01.2001','A',-8,112,'[{SQUARE}]')", r"line 2: kode '35.7.01.2001' is not"),
         (f"('35.07.01.2001','A',-8,'[{SQUARE}]')", r"line 2: row has 4 values, expected 5"),
         (f"('35.07.01.2001','',-8,112,'[{SQUARE}]')", r"line 2: nama is ''"),
-        ("('35.07.01.2001','A',-8,112,'[[[112.0,-8.0],[112.1,-8.0],[112.1,-8.1],[112.0,-8.0]]]')",
-         r"line 2: ring 1 of part 1 is not in \[lat, lng\] order"),
-        ("('35.07.01.2001','A',-8,112,'[[[-8.0,112.0],[-8.1,112.1],[-8.0,112.0]]]')",
-         r"line 2: ring 1 of part 1 has 3 points"),
-        ("('35.07.01.2001','A',-8,112,'[[[-8.0,112.0,1.0],[-8.1,112.1,1.0]]]')",
-         r"line 2: ring 1 of part 1 is not a list of \[lat, lng\] pairs"),
+        (
+            "('35.07.01.2001','A',-8,112,'[[[112.0,-8.0],[112.1,-8.0],[112.1,-8.1],[112.0,-8.0]]]')",
+            r"line 2: ring 1 of part 1 is not in \[lat, lng\] order",
+        ),
+        (
+            "('35.07.01.2001','A',-8,112,'[[[-8.0,112.0],[-8.1,112.1],[-8.0,112.0]]]')",
+            r"line 2: ring 1 of part 1 has 3 points",
+        ),
+        (
+            "('35.07.01.2001','A',-8,112,'[[[-8.0,112.0,1.0],[-8.1,112.1,1.0]]]')",
+            r"line 2: ring 1 of part 1 is not a list of \[lat, lng\] pairs",
+        ),
         ("('35.07.01.2001','A',-8,112,'[]')", r"line 2: path is not a nested array of rings"),
         (f"('35.07.01.2001','A',-8,oops,'[{SQUARE}]')", r"line 2: expected a value, found 'oops'"),
     ],
@@ -204,7 +220,8 @@ def test_manifest_pins_commit_and_checksum(raw_dir):
     assert manifest.licence == "MIT, Copyright (c) 2024 Cahya DSN"
     assert manifest.url("35.07") == (
         "https://raw.githubusercontent.com/cahyadsn/wilayah_boundaries/"
-        f"{PINNED_COMMIT}/db/kel/35/wilayah_boundaries_kel_35.07.sql")
+        f"{PINNED_COMMIT}/db/kel/35/wilayah_boundaries_kel_35.07.sql"
+    )
 
 
 def test_fetch_from_mirror_then_cache(raw_dir, settings):
@@ -296,8 +313,12 @@ def upstream_server(raw_dir, tmp_path):
 @pytest.mark.usefixtures("no_proxy")
 def test_fetch_downloads_with_progress(upstream_server, settings):
     calls = []
-    result = fetch_regency("35.07", settings=settings, base_url=upstream_server,
-                           progress=lambda done, total: calls.append((done, total)))
+    result = fetch_regency(
+        "35.07",
+        settings=settings,
+        base_url=upstream_server,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     size = 2_187_482
     assert (result.origin, result.verified, result.sha256) == ("network", True, MALANG_SHA256)
     assert result.path.stat().st_size == size
@@ -320,7 +341,11 @@ def test_code_list_csv_counts(code_list):
     assert list(code_list.columns) == ["code", "name", "level", "kind", "parent_code"]
     assert len(code_list) == 91_599
     assert code_list["level"].value_counts().to_dict() == {
-        "village": 83_762, "district": 7_285, "regency": 514, "province": 38}
+        "village": 83_762,
+        "district": 7_285,
+        "regency": 514,
+        "province": 38,
+    }
 
 
 def test_code_list_kab_malang(code_list):
@@ -333,7 +358,11 @@ def test_code_list_kab_malang(code_list):
     assert row.tolist() == ["Tulungrejo", "village", "desa", "35.07.01"]
     kinds = code_list.set_index("code")["kind"]
     assert (kinds["35"], kinds["35.07"], kinds["35.73"], kinds["35.07.01"]) == (
-        "provinsi", "kabupaten", "kota", "kecamatan")
+        "provinsi",
+        "kabupaten",
+        "kota",
+        "kecamatan",
+    )
     assert pd.isna(code_list.set_index("code").loc["35", "parent_code"])
 
 
@@ -363,17 +392,29 @@ def test_code_list_sql_form(tmp_path):
         "INSERT INTO wilayah VALUES ('35.73','Kota Malang');\n",
         encoding="utf-8",
     )
-    expected = pd.DataFrame({
-        "code": ["11", "11.01", "11.01.02", "11.01.02.2018", "11.01.02.1001", "35.73"],
-        "name": ["Aceh", "Kabupaten Aceh Selatan", "Kluet Utara", "Pasi Kuala Ba'u", "Kota 'X'",
-                 "Kota Malang"],
-        "level": ["province", "regency", "district", "village", "village", "regency"],
-        "kind": ["provinsi", "kabupaten", "kecamatan", "desa", "kelurahan", "kota"],
-        "parent_code": [None, "11", "11.01", "11.01.02", "11.01.02", "35"],
-    })
+    expected = pd.DataFrame(
+        {
+            "code": ["11", "11.01", "11.01.02", "11.01.02.2018", "11.01.02.1001", "35.73"],
+            "name": [
+                "Aceh",
+                "Kabupaten Aceh Selatan",
+                "Kluet Utara",
+                "Pasi Kuala Ba'u",
+                "Kota 'X'",
+                "Kota Malang",
+            ],
+            "level": ["province", "regency", "district", "village", "village", "regency"],
+            "kind": ["provinsi", "kabupaten", "kecamatan", "desa", "kelurahan", "kota"],
+            "parent_code": [None, "11", "11.01", "11.01.02", "11.01.02", "35"],
+        }
+    )
     pd.testing.assert_frame_equal(read_code_list(path), expected)
     assert read_code_list(path, prefix="11.01")["code"].tolist() == [
-        "11.01", "11.01.02", "11.01.02.2018", "11.01.02.1001"]
+        "11.01",
+        "11.01.02",
+        "11.01.02.2018",
+        "11.01.02.1001",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -381,8 +422,11 @@ def test_code_list_sql_form(tmp_path):
     [
         ("35,35,Jawa Timur\n35.7,357,Kab\n", r"line 3: kode '35.7' is not a Kemendagri code"),
         ("35,35,Jawa Timur\n35.07,3507,\n", r"line 3: nama of 35.07 is ''"),
-        ("35,35,Jawa Timur\n35.07,3507,A\n35.07,3507,B\n", r"kode 35.07 appears more than once "
-                                                             r"\(lines 3, 4\)"),
+        (
+            "35,35,Jawa Timur\n35.07,3507,A\n35.07,3507,B\n",
+            r"kode 35.07 appears more than once "
+            r"\(lines 3, 4\)",
+        ),
     ],
 )
 def test_code_list_bad_csv_rows(tmp_path, rows, message):
@@ -394,11 +438,13 @@ def test_code_list_bad_csv_rows(tmp_path, rows, message):
 
 def test_code_list_bad_sql_row(tmp_path):
     path = tmp_path / "wilayah.sql"
-    path.write_text("INSERT INTO wilayah (kode,nama) VALUES\n('11','Aceh'),\n('1x','Bad');\n",
-                    encoding="utf-8")
+    path.write_text(
+        "INSERT INTO wilayah (kode,nama) VALUES\n('11','Aceh'),\n('1x','Bad');\n", encoding="utf-8"
+    )
     with pytest.raises(UnreadableFile, match=r"^wilayah.sql, line 3: kode '1x' is not"):
         read_code_list(path)
-    path.write_text("INSERT INTO wilayah (kode,nama) VALUES\n('11','Aceh'),\n('11.01','Ka",
-                    encoding="utf-8")
+    path.write_text(
+        "INSERT INTO wilayah (kode,nama) VALUES\n('11','Aceh'),\n('11.01','Ka", encoding="utf-8"
+    )
     with pytest.raises(UnreadableFile, match=r"^wilayah.sql, line 3: unterminated string"):
         read_code_list(path)
