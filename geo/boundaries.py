@@ -84,14 +84,19 @@ villages in the source, not enclaves: the source's polygons do not tile exactly.
 
 
 def dissolve(parts: list[Any]) -> Any:
-    """Union of child boundaries as a MultiPolygon, with sliver gaps between children filled."""
+    """Union of child boundaries as a MultiPolygon, with sliver gaps between children filled.
+
+    A filled gap may swallow a small part that lay inside it (valid before, nested shells
+    after); the filled parts are then unioned once more.
+    """
     polygons = []
     for polygon in shapely.get_parts(shapely.union_all(np.array(parts, dtype=object))):
-        holes = [
-            ring for ring in polygon.interiors if shapely.Polygon(ring).area >= SLIVER_HOLE_DEG2
-        ]
+        holes = [r for r in polygon.interiors if shapely.Polygon(r).area >= SLIVER_HOLE_DEG2]
         polygons.append(shapely.Polygon(polygon.exterior, holes))
-    return shapely.multipolygons(polygons)
+    result = shapely.multipolygons(polygons)
+    if not result.is_valid:
+        result = shapely.multipolygons(shapely.get_parts(shapely.union_all(polygons)).tolist())
+    return result
 
 
 def area_km2(geoms: list[Any]) -> np.ndarray:
