@@ -62,6 +62,11 @@ MAX_LISTED = 1000
 _POSTGIS_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 """The join's cost estimate is huge, so JIT would spend ~0.5 s compiling; a larger hash fits."""
 
+_WRITE_BACK_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+"""Apply the links row by row through the primary key, in id order (so in heap order for a
+loaded table): measured ~20% faster on 196,000 of 1,000,000 rows than hashing the whole table,
+and the only sensible plan when ``ids`` restricts the run."""
+
 
 @dataclass
 class LayerCounts:
@@ -141,7 +146,7 @@ def link_assets(
     session.flush()
     conn = session.connection()
     report = LinkReport(max_listed=max_listed)
-    with _tuned(conn):
+    with _local_settings(conn, _POSTGIS_SETTINGS):
         for info in infos:
             selected = None if ids is None else ids.get(info.name)
             _link_layer(conn, info, selected, report, count_as_edit)
@@ -168,14 +173,14 @@ def _is_postgis(conn: Connection) -> bool:
 
 
 @contextmanager
-def _tuned(conn: Connection) -> Iterator[None]:
-    """Transaction-local planner settings on PostGIS, put back as they were afterwards."""
+def _local_settings(conn: Connection, settings: dict[str, str]) -> Iterator[None]:
+    """Transaction-local PostgreSQL settings, put back as they were afterwards."""
     if not _is_postgis(conn):
         yield
         return
-    names = list(_POSTGIS_SETTINGS)
+    names = list(settings)
     before = conn.execute(select(*(func.current_setting(n) for n in names))).one()
-    conn.execute(select(*(func.set_config(n, v, True) for n, v in _POSTGIS_SETTINGS.items())))
+    conn.execute(select(*(func.set_config(n, v, True) for n, v in settings.items())))
     yield
     # On an error the transaction is aborted and SET LOCAL dies with it: nothing to restore.
     conn.execute(select(*(func.set_config(n, v, True) for n, v in zip(names, before, strict=True))))
@@ -256,12 +261,12 @@ def _best_villages(conn: Connection, model: type[Asset], scope: Table | None) ->
     """One row (asset id, village code) per asset that lies in at least one current village."""
     cand = _candidates(conn, model, scope).subquery("candidate")
     if model.geometry_type == "POINT":
-        return select(cand.c.id, func.min(cand.c.code)).group_by(cand.c.id)
+        return select(cand.c.id, func.min(cand.c.code)).group_by(cand.c.id).order_by(cand.c.id)
     rank = func.row_number().over(
         partition_by=cand.c.id, order_by=(cand.c.share.desc(), cand.c.code)
     )
     ranked = select(cand.c.id, cand.c.code, rank.label("rank")).subquery("ranked")
-    return select(ranked.c.id, ranked.c.code).where(ranked.c.rank == 1)
+    return select(ranked.c.id, ranked.c.code).where(ranked.c.rank == 1).order_by(ranked.c.id)
 
 
 def _share(model: type[Asset]) -> list[ColumnElement[float]]:
@@ -365,7 +370,8 @@ def _write_back(
     )
     opts = {"synchronize_session": False}
     changed = conn.execute(unlinked, execution_options=opts).rowcount
-    return changed + conn.execute(linked, execution_options=opts).rowcount
+    with _local_settings(conn, _WRITE_BACK_PLAN):
+        return changed + conn.execute(linked, execution_options=opts).rowcount
 
 
 def _mismatch_condition(model: type[Asset]) -> ColumnElement[bool]:

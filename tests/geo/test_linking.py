@@ -219,7 +219,7 @@ def test_unknown_layer_is_refused(session):
 
 @pytest.mark.parametrize("backend", ["postgis"], indirect=True)
 def test_postgis_settings_are_put_back(session):
-    settings = select(func.current_setting("jit"), func.current_setting("work_mem"))
+    settings = select(*(func.current_setting(n) for n in ("jit", "work_mem", "enable_hashjoin")))
     before = session.execute(settings).one()
     link_assets(session, ["tower"])
     assert session.execute(settings).one() == before
