@@ -214,7 +214,7 @@ def boundaries_import(
     """
     from geo.boundaries import import_boundaries  # noqa: PLC0415
 
-    with console.status(f"importing boundaries from {path.name}..."):
+    with console.status(f"importing boundaries from {path.name}...") as status:
         report = import_boundaries(
             current().engine(),
             path,
@@ -224,6 +224,7 @@ def boundaries_import(
             assume_crs=crs,
             source_name=source,
             skip_invalid=skip_invalid,
+            progress=_status_step(status, path.name),
         )
     print_json(report.to_dict()) if as_json else print_report(
         report, title=f"Boundaries {path.name}"
@@ -259,16 +260,22 @@ def boundaries_fetch(
     if do_import:
         from geo.boundaries import import_boundaries  # noqa: PLC0415
 
-        with console.status("importing..."):
+        with console.status("importing...") as status:
             report = import_boundaries(
                 current().engine(),
                 result.path,
                 source_name="cahyadsn/wilayah_boundaries",
                 source_version=load_manifest().commit,
+                progress=_status_step(status, regency),
             )
         print_json(report.to_dict()) if as_json else print_report(
             report, title=f"Boundaries {regency}"
         )
+
+
+def _status_step(status: Any, label: str) -> Callable[[str], None]:
+    """A progress callback that shows the current step beside the spinner."""
+    return lambda message: status.update(f"{label}: {message}...")
 
 
 def _fetch_with_progress(fetch: Callable[..., Any], regency: str, mirror: Path | None) -> Any:
@@ -338,7 +345,7 @@ def assets_import(
     """
     from geo.assets import import_assets  # noqa: PLC0415
 
-    with console.status(f"importing {layer_name} from {path.name}..."):
+    with console.status(f"importing {layer_name} from {path.name}...") as status:
         report = import_assets(
             current().engine(),
             layer_name,
@@ -351,6 +358,7 @@ def assets_import(
             assume_crs=crs,
             source_name=source,
             skip_invalid=skip_invalid,
+            progress=_status_step(status, path.name),
         )
     print_json(report.to_dict()) if as_json else print_report(
         report, title=f"{layer_name} {path.name}"

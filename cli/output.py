@@ -53,13 +53,15 @@ def _print_issues(label: str, issues: list, colour: str) -> None:
 def print_link(link: dict[str, Any]) -> None:
     """One line per layer, then assets outside every village and disagreeing claims."""
     for layer, counts in link.get("layers", {}).items():
-        console.print(f"linked {layer}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if counts.get("total"):  # an empty layer has nothing to say
+            console.print(f"linked {layer}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     outside = link.get("outside", [])
     if outside:
         console.print(f"[yellow]assets in no village ({len(outside)}):[/yellow]")
         for item in outside[:MAX_LISTED]:
             where = f"{item['lon']:.6f}, {item['lat']:.6f}"
-            console.print(f"  {item['layer']} {item['id']} {item['name']!r} at {where}", markup=False)
+            text = f"  {item['layer']} {item['id']} {item['name']!r} at {where}"
+            console.print(text, markup=False)
     mismatched = link.get("mismatched", [])
     if mismatched:
         label = f"assets in another village than their source claims ({len(mismatched)})"

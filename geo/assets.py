@@ -29,7 +29,7 @@ from geo.db import transaction
 from geo.errors import ImportRejected, UnknownLayer
 from geo.models import ASSET_LAYERS, Asset
 from geo.readers import read_features
-from geo.report import ImportReport, Severity
+from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
 from geo.storage import changed_fields, insert_rows, same_geometry, update_rows
 from geo.validation import clean_geometries, to_wgs84
@@ -184,6 +184,7 @@ def import_assets(
     lon_field: str | None = None,
     skip_invalid: bool = False,
     settings: ImportSettings | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import one asset layer from a file or a GeoDataFrame and link it to villages.
 
@@ -194,6 +195,8 @@ def import_assets(
     ``skip_invalid``.
     """
     model = layer_model(layer)
+    step = progress or quiet
+    step("reading")
     if isinstance(source, gpd.GeoDataFrame):
         gdf, label = source, source.attrs.get("label", "<GeoDataFrame>")
     else:
@@ -206,6 +209,7 @@ def import_assets(
     file_columns = [c for c in gdf.columns if c != gdf.geometry.name]
     columns = _match_columns(layer, file_columns, field_map or {})
     _warn_unused(gdf, columns, report)
+    step(f"validating {len(gdf):,} features")
     geoms = clean_geometries(
         gdf.geometry,
         model.geometry_type,
@@ -220,9 +224,11 @@ def import_assets(
             f"{report.rejected} of {report.read} features refused; nothing was imported", report
         )
     with transaction(engine) as session:
+        step(f"writing {len(rows):,} features")
         written = _upsert(session, model, rows, report)
         from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
 
+        step("linking them to their villages")
         link = link_assets(session, [layer], ids={layer: list(written)}, count_as_edit=False)
         report.link = link.to_dict()
     report.committed = True

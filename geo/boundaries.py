@@ -37,7 +37,7 @@ from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
 from geo.models import AREA_MODELS, AdminArea, AreaCode
 from geo.readers import read_features
-from geo.report import ImportReport, Severity
+from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
 from geo.storage import changed_fields, insert_rows, read_geometries, same_geometry, update_rows
 from geo.validation import clean_geometries, to_wgs84
@@ -164,12 +164,15 @@ def import_boundaries(
     assume_crs: str | None = None,
     skip_invalid: bool = False,
     settings: ImportSettings | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import administrative boundaries of any level from a file or a GeoDataFrame.
 
     Returns the report; raises :class:`~geo.errors.ImportRejected` (nothing written) when a
     feature is refused, unless ``skip_invalid`` imports the others and reports the refused.
     """
+    step = progress or quiet
+    step("reading")
     gdf, label = _load(source, layer, settings)
     report = ImportReport(target="boundaries", path=label, read=len(gdf))
     gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
@@ -182,6 +185,7 @@ def import_boundaries(
         )
     name_col = _pick(columns, name_field, NAME_FIELDS, "name")
     codes = _read_codes(gdf, code_col, report)
+    step(f"validating {len(gdf):,} features")
     geoms = clean_geometries(gdf.geometry, "MULTIPOLYGON", report, ids=codes)
     names = gdf[name_col].tolist() if name_col else [None] * len(gdf)
     origins = _origins(gdf, source_name, label)
@@ -192,11 +196,14 @@ def import_boundaries(
         _check_codes(session, plan, report)
         _finish_or_refuse(report, plan, skip_invalid)
         _compare_geometries(session, plan, list(plan.incoming.values()))
+        step("dissolving parent areas the file does not carry")
         _derive_parents(session, plan, gdf, report)
+        step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
         _write(session, plan, report)
         if report.inserted or report.updated or report.derived:
             from geo.linking import link_assets  # noqa: PLC0415 - avoids an import cycle
 
+            step("linking assets to the changed villages")
             report.link = link_assets(session).to_dict()
     report.committed = True
     return report

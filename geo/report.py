@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+Progress = Callable[[str], None]
+"""Told, in a few words, which step a long job is at (the CLI shows it beside a spinner)."""
+
+
+def quiet(_message: str) -> None:
+    """A :data:`Progress` that says nothing."""
 
 
 class Severity(StrEnum):
