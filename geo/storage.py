@@ -10,20 +10,17 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 import shapely
-from geoalchemy2.shape import from_shape
 
 from geo.models import SRID, utcnow
 
 _WKB = "_wkb"
 
 
-def geom_param(geom: shapely.Geometry) -> Any:
-    """A shapely geometry as a bind value for a GeoAlchemy2 column (single-row writes)."""
-    return from_shape(geom, srid=SRID)
-
-
 def geom_from_wkb(session: Session, param: str = _WKB) -> Any:
     """SQL expression turning a WKB bind parameter into the backend's geometry value.
+
+    Every geometry write goes through here (not GeoAlchemy2's ``from_shape``, which on a
+    GeoPackage stores SpatiaLite's own blob format rather than GeoPackage binary).
 
     Binding WKB avoids GeoAlchemy2's per-row EWKT round trip, which on a GeoPackage is about
     30 times slower for province-sized layers. On a GeoPackage the value must be GeoPackage
