@@ -62,7 +62,11 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
 
 
 def _geopackage_engine(url: str, database: str | None, echo: bool) -> Engine:
+    # GDAL (pyogrio) must be loaded before SpatiaLite and the system SQLite it links: the other
+    # way round, the next GeoPackage read through pyogrio or geopandas crashes the process.
     import pysqlite3.dbapi2 as pysqlite3  # noqa: PLC0415 - only the GeoPackage backend needs it
+
+    import pyogrio  # noqa: F401, PLC0415
 
     if not database:
         raise ConfigurationError("a GeoPackage URL needs a file: gpkg:///petadesa.gpkg")
