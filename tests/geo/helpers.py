@@ -53,9 +53,17 @@ def add_area(
     multi = shape if isinstance(shape, MultiPolygon) else MultiPolygon([shape])
     point = multi.representative_point()
     row = dict(
-        code=code, name=name or f"Area {code}", source="test", kind=kind_of(code),
-        parent_code=parent_code, parent_id=parent_id, area_km2=round(multi.area * 12_300, 3),
-        label_lon=point.x, label_lat=point.y, valid_from=valid_from, valid_to=valid_to,
+        code=code,
+        name=name or f"Area {code}",
+        source="test",
+        kind=kind_of(code),
+        parent_code=parent_code,
+        parent_id=parent_id,
+        area_km2=round(multi.area * 12_300, 3),
+        label_lon=point.x,
+        label_lat=point.y,
+        valid_from=valid_from,
+        valid_to=valid_to,
     )
     return _insert(session, model, "boundary", multi, row)
 
@@ -65,11 +73,7 @@ def _insert(
 ) -> Any:
     """Insert like the importers do (GeoPackage binary on a GeoPackage) and load the row."""
     now = utcnow()
-    stmt = (
-        insert(model)
-        .values({geom_column: geom_from_wkb(session)})
-        .returning(model.id)
-    )
+    stmt = insert(model).values({geom_column: geom_from_wkb(session)}).returning(model.id)
     payload = {**row, "_wkb": shapely.to_wkb(geom), "created_at": now, "updated_at": now}
     new_id = session.execute(stmt, payload).scalar_one()
     return session.get(model, new_id)
@@ -95,10 +99,15 @@ def add_asset(
     model = ASSET_LAYERS[layer].model
     source_id = str(len(session.execute(select(model.id)).all()) + 1)
     row = dict(
-        name=name or f"{layer} {source_id}", source="test", source_id=source_id,
-        claimed_village_code=claimed, village_code=village_code, **columns,
+        name=name or f"{layer} {source_id}",
+        source="test",
+        source_id=source_id,
+        claimed_village_code=claimed,
+        village_code=village_code,
+        **columns,
     )
     return _insert(session, model, "geom", geom, row)
+
 
 TULUNGREJO = "35.07.01.2001"
 SUMBEROTO = "35.07.01.2002"
@@ -135,6 +144,12 @@ def add_sample_areas(session: Session) -> None:
     areas = dict(SAMPLE_AREAS)
     current = areas.pop(TULUNGREJO)
     add_areas(session, areas)
-    add_area(session, TULUNGREJO, cell(6), name="Tulungrejo (old)",
-             valid_from=OLD_TULUNGREJO_FROM, valid_to=NEW_TULUNGREJO_FROM)
+    add_area(
+        session,
+        TULUNGREJO,
+        cell(6),
+        name="Tulungrejo (old)",
+        valid_from=OLD_TULUNGREJO_FROM,
+        valid_to=NEW_TULUNGREJO_FROM,
+    )
     add_area(session, TULUNGREJO, current, name="Tulungrejo", valid_from=NEW_TULUNGREJO_FROM)

@@ -23,8 +23,17 @@ from tests.geo.helpers import (
     cell,
 )
 
-AREA_COLUMNS = ["code", "name", "kind", "{parent}", "area_km2", "label_lon", "label_lat",
-                "source", "geometry"]
+AREA_COLUMNS = [
+    "code",
+    "name",
+    "kind",
+    "{parent}",
+    "area_km2",
+    "label_lon",
+    "label_lat",
+    "source",
+    "geometry",
+]
 ALL_VILLAGES = [TULUNGREJO, SUMBEROTO, KEDUNGSALAM, PESANTREN, BLABAK]
 
 
@@ -39,12 +48,30 @@ def session(engine):
             ("t-pesantren", at(3.5, 0.5), PESANTREN),
             ("t-sea", at(8, 0.5), None),
         ]:
-            add_asset(session, "tower", Point(position), name=name, village_code=village,
-                      operator="Telkomsel", height_m=42.0)
-        add_asset(session, "destination", Point(at(2.5, 0.5)), name="Pantai Ngliyep",
-                  village_code=KEDUNGSALAM, category="pantai")
-        add_asset(session, "fibre_route", MultiLineString([[at(0, 0), at(2, 2)]]),
-                  name="diagonal", village_code=TULUNGREJO)
+            add_asset(
+                session,
+                "tower",
+                Point(position),
+                name=name,
+                village_code=village,
+                operator="Telkomsel",
+                height_m=42.0,
+            )
+        add_asset(
+            session,
+            "destination",
+            Point(at(2.5, 0.5)),
+            name="Pantai Ngliyep",
+            village_code=KEDUNGSALAM,
+            category="pantai",
+        )
+        add_asset(
+            session,
+            "fibre_route",
+            MultiLineString([[at(0, 0), at(2, 2)]]),
+            name="diagonal",
+            village_code=TULUNGREJO,
+        )
         yield session
 
 
@@ -162,8 +189,9 @@ def test_bbox_on_lines_checks_the_geometry_not_only_its_box(session):
 
 def test_geopackage_bbox_goes_through_the_rtree(session, backend):
     statements = []
-    event.listen(session.get_bind(), "before_cursor_execute",
-                 lambda *args: statements.append(args[2]))
+    event.listen(
+        session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
     queries.assets(session, "tower", bbox=(*at(0, 0), *at(1, 1)))
     uses_rtree = any("rtree_tower_geom" in s for s in statements)
     assert uses_rtree is (backend == "gpkg")
@@ -189,17 +217,23 @@ def test_counts_per_village_filtered(session):
 
 def test_counts_run_one_query_per_layer(session):
     statements = []
-    event.listen(session.get_bind(), "before_cursor_execute",
-                 lambda *args: statements.append(args[2]))
+    event.listen(
+        session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
     queries.counts_per_village(session)
     assert len(statements) == 1 + len(ASSET_LAYERS)
 
 
 def test_villages_without(session):
     assert list(queries.villages_without(session, "tower")["code"]) == [
-        SUMBEROTO, KEDUNGSALAM, BLABAK]
+        SUMBEROTO,
+        KEDUNGSALAM,
+        BLABAK,
+    ]
     assert list(queries.villages_without(session, "destination", regency="35.07")["code"]) == [
-        TULUNGREJO, SUMBEROTO]
+        TULUNGREJO,
+        SUMBEROTO,
+    ]
     without_products = queries.villages_without(session, "product_site", district="35.71.01")
     assert list(without_products["code"]) == [PESANTREN, BLABAK]
     assert list(without_products.columns) == list(queries.villages(session).columns)
@@ -224,5 +258,8 @@ def test_empty_registry_gives_empty_frames(engine):
 def test_geometry_roundtrip_is_exact(session):
     line = queries.assets(session, "fibre_route").iloc[0].geometry
     assert shapely.equals(line, MultiLineString([LineString([at(0, 0), at(2, 2)])]))
-    assert queries.villages(session, district="35.07.10").iloc[0].geometry.equals(
-        MultiPolygon([cell(1.95, 0, 1.05)]))
+    assert (
+        queries.villages(session, district="35.07.10")
+        .iloc[0]
+        .geometry.equals(MultiPolygon([cell(1.95, 0, 1.05)]))
+    )
