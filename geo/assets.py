@@ -229,7 +229,7 @@ def import_assets(
         from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
 
         step("linking them to their villages")
-        link = link_assets(session, [layer], ids={layer: list(written)}, count_as_edit=False)
+        link = link_assets(session, [layer], ids={layer: written}, count_as_edit=False)
         report.link = link.to_dict()
     report.committed = True
     return report
@@ -337,8 +337,8 @@ def _upsert(
     model: type[Asset],
     rows: list[dict[str, Any]],
     report: ImportReport,
-) -> dict[int, int]:
-    """Insert new rows and update changed ones; returns ``id -> version`` of the rows written."""
+) -> list[int]:
+    """Insert new rows and update changed ones; returns the ids of the rows written."""
     fields = [c for c in rows[0] if c not in ("geom", "_index")] if rows else []
     existing = _existing(session, model, [(r["source"], r["source_id"]) for r in rows], fields)
     inserts, updates = [], []
@@ -355,7 +355,16 @@ def _upsert(
     update_rows(session, model, updates, "geom")
     report.inserted, report.updated = len(inserts), len(updates)
     keys = [(r["source"], r["source_id"]) for r in (*inserts, *updates)]
-    return {row["id"]: row["version"] for row in _existing(session, model, keys, []).values()}
+    return _ids(session, model, keys)
+
+
+def _ids(session: Session, model: type[Asset], keys: list[tuple[str, str]]) -> list[int]:
+    out: list[int] = []
+    for start in range(0, len(keys), 2000):
+        chunk = keys[start : start + 2000]
+        key = tuple_(model.source, model.source_id)
+        out += session.scalars(select(model.id).where(key.in_(chunk)))
+    return out
 
 
 def _existing(
