@@ -253,10 +253,16 @@ def boundaries_fetch(
     from geo.sources.cahyadsn import fetch_regency, load_manifest  # noqa: PLC0415
 
     result = _fetch_with_progress(fetch_regency, regency, mirror)
-    console.print(
-        f"fetched {result.path} (from {result.origin}, sha256 "
-        f"{'verified' if result.verified else 'not known to the project'})"
-    )
+    fetched = {
+        "path": str(result.path),
+        "origin": result.origin,
+        "sha256": result.sha256,
+        "verified": result.verified,
+    }
+    if not as_json:
+        verified = "verified" if result.verified else "not known to the project"
+        console.print(f"fetched {result.path} (from {result.origin}, sha256 {verified})")
+    report = None
     if do_import:
         from geo.boundaries import import_boundaries  # noqa: PLC0415
 
@@ -268,9 +274,10 @@ def boundaries_fetch(
                 source_version=load_manifest().commit,
                 progress=_status_step(status, regency),
             )
-        print_json(report.to_dict()) if as_json else print_report(
-            report, title=f"Boundaries {regency}"
-        )
+    if as_json:
+        print_json({"fetched": fetched, "report": report.to_dict() if report else None})
+    elif report is not None:
+        print_report(report, title=f"Boundaries {regency}")
 
 
 def _status_step(status: Any, label: str) -> Callable[[str], None]:

@@ -161,3 +161,92 @@ def test_help_explains_every_command():
     for command in ("init", "quickstart", "codes", "boundaries", "assets", "link", "summary"):
         assert command in result.output
     assert "Exit codes" in result.output
+
+
+def test_step_by_step_commands(database_url, engine, shared_data, tmp_path):
+    codes = invoke(
+        database_url,
+        "codes",
+        "import",
+        str(shared_data / "cahyadsn_wilayah" / "kode_wilayah.csv"),
+        "--prefix",
+        "35.79",
+        "--json",
+    )
+    assert codes.exit_code == 0, codes.output
+    assert (
+        json.loads(codes.output)["inserted"] == 1 + 3 + 24
+    )  # Kota Batu, its kecamatan, its villages
+    mirror = shared_data / "cahyadsn_wilayah_boundaries" / "raw"
+    missing = invoke(database_url, "boundaries", "fetch", "35.79", "--mirror", str(mirror))
+    assert missing.exit_code == 3  # no Kota Batu file in the mirror and no network
+    assert "could not reach" in missing.output
+    boundaries = invoke(
+        database_url,
+        "boundaries",
+        "import",
+        str(shared_data / "cahyadsn_wilayah_boundaries" / "desa_3579_kota_batu.geojson"),
+        "--json",
+    )
+    assert boundaries.exit_code == 0, boundaries.output
+    assert json.loads(boundaries.output)["inserted"] == 24
+    census = shared_data / "podes2024_kota_batu" / "podes2024_3579_desa_telekom_produk.csv"
+    offices = invoke(
+        database_url,
+        "assets",
+        "import",
+        "facility",
+        str(census),
+        "--set",
+        "facility_type=village_office",
+        "--lat-field",
+        "kantor_desa_lat",
+        "--lon-field",
+        "kantor_desa_lon",
+        "--json",
+    )
+    assert offices.exit_code == 0, offices.output
+    report = json.loads(offices.output)
+    assert (report["inserted"], report["link"]["layers"]["facility"]["linked"]) == (24, 24)
+    assert report["link"]["mismatched"] == []
+    relink = json.loads(invoke(database_url, "link", "--layer", "facility", "--json").output)
+    assert relink["layers"]["facility"] == {
+        "total": 24,
+        "linked": 24,
+        "changed": 0,
+        "unlinked": 0,
+        "mismatched": 0,
+    }
+    output = tmp_path / "batu.html"
+    drawn = invoke(
+        database_url, "map", "registry", "--regency", "35.79", "-o", str(output), "--inline"
+    )
+    assert drawn.exit_code == 0, drawn.output
+    assert len(set(re.findall(r'"id": ?"(35\.79\.\d\d\.\d{4})"', output.read_text()))) == 24
+    assert not (tmp_path / "assets").exists()
+    summary = json.loads(invoke(database_url, "summary", "--regency", "35.79", "--json").output)
+    assert summary["areas"]["village"]["count"] == 24
+    assert summary["layers"]["facility"] == {"count": 24, "linked": 24, "unlinked": 0, "sample": 0}
+
+
+def test_fetch_from_the_mirror_imports_kab_malang(database_url, engine, shared_data):
+    invoke(
+        database_url,
+        "codes",
+        "import",
+        str(shared_data / "cahyadsn_wilayah" / "kode_wilayah.csv"),
+        "--prefix",
+        "35.07",
+    )
+    mirror = shared_data / "cahyadsn_wilayah_boundaries" / "raw"
+    result = invoke(database_url, "boundaries", "fetch", "35.07", "--mirror", str(mirror), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["fetched"]["origin"], data["fetched"]["verified"]) == ("mirror", True)
+    report = data["report"]
+    assert (report["read"], report["inserted"], report["derived"]) == (
+        390,
+        390,
+        {"province": 1, "regency": 1, "district": 33},
+    )
+    assert count_areas(engine) == {"province": 1, "regency": 1, "district": 33, "village": 390}
