@@ -1,13 +1,18 @@
+import contextlib
 import datetime as dt
 import json
+import threading
+import time
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point
 
+from geo import linking
 from geo.errors import UnknownLayer
 from geo.linking import LayerCounts, Mismatch, OutsideAsset, link_assets
 from geo.models import FibreRoute, Tower, Village
@@ -41,8 +46,9 @@ def tower(session, name, position, claimed=None):
 
 
 def route(session, name, *parts):
-    return add_asset(session, "fibre_route", MultiLineString([LineString(p) for p in parts]),
-                     name=name)
+    return add_asset(
+        session, "fibre_route", MultiLineString([LineString(p) for p in parts]), name=name
+    )
 
 
 def codes(session, model):
@@ -123,17 +129,29 @@ def test_claims_that_disagree_are_listed(session):
         Mismatch("tower", lost.id, "lost", BLABAK, None),
     ]
     assert set(report.layers) == {
-        "tower", "fibre_route", "fibre_node", "hotspot", "destination", "product_site",
+        "tower",
+        "fibre_route",
+        "fibre_node",
+        "hotspot",
+        "destination",
+        "product_site",
         "facility",
     }
     assert report.layers["hotspot"] == LayerCounts()
     as_json = json.loads(json.dumps(report.to_dict()))
     assert as_json["mismatched"][0] == {
-        "layer": "tower", "id": wrong.id, "name": "wrong",
-        "claimed_village_code": BLABAK, "village_code": PESANTREN,
+        "layer": "tower",
+        "id": wrong.id,
+        "name": "wrong",
+        "claimed_village_code": BLABAK,
+        "village_code": PESANTREN,
     }
     assert as_json["layers"]["tower"] == {
-        "total": 3, "linked": 2, "changed": 2, "unlinked": 1, "mismatched": 2,
+        "total": 3,
+        "linked": 2,
+        "changed": 2,
+        "unlinked": 1,
+        "mismatched": 2,
     }
 
 
@@ -151,9 +169,11 @@ def test_rerun_after_boundary_change_relinks_only_what_moved(session):
     assert unchanged.layers["fibre_route"] == LayerCounts(1, 1, 0, 0, 0)
 
     # Tulungrejo grows east (a new version), Sumberoto shrinks in place, Blabak is retired.
-    current = session.execute(
-        select(Village).where(Village.valid_to.is_(None)).order_by(Village.code)
-    ).scalars().all()
+    current = (
+        session.execute(select(Village).where(Village.valid_to.is_(None)).order_by(Village.code))
+        .scalars()
+        .all()
+    )
     by_code = {v.code: v for v in current}
     by_code[TULUNGREJO].valid_to = dt.date(2024, 1, 1)
     by_code[SUMBEROTO].boundary = from_shape(MultiPolygon([cell(1.5, 0, 0.5)]), srid=4326)
@@ -164,14 +184,19 @@ def test_rerun_after_boundary_change_relinks_only_what_moved(session):
     report = link_assets(session, ["tower", "fibre_route"])
 
     assert codes(session, Tower) == {
-        "west sumberoto": TULUNGREJO, "blabak": None, "pesantren": PESANTREN,
+        "west sumberoto": TULUNGREJO,
+        "blabak": None,
+        "pesantren": PESANTREN,
     }
     assert codes(session, FibreRoute) == {"fibre": TULUNGREJO}  # 0.9 vs 0.4 cells now
     assert report.layers["tower"] == LayerCounts(3, 2, 2, 1, 0)
     assert report.layers["fibre_route"] == LayerCounts(1, 1, 1, 0, 0)
     after = dict(session.execute(select(Tower.name, Tower.version)).all())
-    assert after == {**versions, "west sumberoto": versions["west sumberoto"] + 1,
-                     "blabak": versions["blabak"] + 1}
+    assert after == {
+        **versions,
+        "west sumberoto": versions["west sumberoto"] + 1,
+        "blabak": versions["blabak"] + 1,
+    }
 
 
 def test_ids_restrict_the_run(session):
@@ -218,9 +243,13 @@ def test_unknown_layer_is_refused(session):
 
 
 @pytest.mark.parametrize("backend", ["postgis"], indirect=True)
-def test_postgis_settings_are_put_back(session):
-    settings = select(*(func.current_setting(n) for n in ("jit", "work_mem", "enable_hashjoin")))
+def test_postgis_settings_are_put_back(session, monkeypatch):
+    names = ("jit", "work_mem", "enable_hashjoin", "lock_timeout")
+    settings = select(*(func.current_setting(n) for n in names))
+    tower(session, "inside", at(0.5, 0.5))
     before = session.execute(settings).one()
+    link_assets(session, ["tower"])
+    _always_bulk(monkeypatch)
     link_assets(session, ["tower"])
     assert session.execute(settings).one() == before
 
@@ -228,9 +257,175 @@ def test_postgis_settings_are_put_back(session):
 def test_the_join_goes_through_the_spatial_index(session, backend):
     tower(session, "inside", at(0.5, 0.5))
     statements = []
-    event.listen(session.get_bind(), "before_cursor_execute",
-                 lambda *args: statements.append(args[2]))
+    event.listen(
+        session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
     link_assets(session, ["tower"])
     [join] = [s for s in statements if "ST_Intersects" in s]
     # SQLite never uses an R*Tree by itself: the prefilter must be in the query.
     assert ("rtree_village_boundary" in join) is (backend == "gpkg")
+
+
+def test_empty_layers_cost_one_query_each(session):
+    statements = []
+    event.listen(
+        session.get_bind(), "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+
+    report = link_assets(session)
+
+    assert report.layers == {name: LayerCounts() for name in linking.ASSET_LAYERS}
+    assert sum("EXISTS" in s for s in statements) == 7
+    assert not [s for s in statements if "ST_Intersects" in s or "TEMPORARY" in s]
+
+
+# --------------------------------------------------------------------------------------------
+# Bulk relink on PostGIS: the village_code index is dropped around the write-back
+# --------------------------------------------------------------------------------------------
+
+
+def _always_bulk(monkeypatch):
+    monkeypatch.setattr(linking, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(linking, "BULK_MIN_SHARE", 0.0)
+
+
+def _tower_indexes(session):
+    return dict(
+        session.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tower'")
+        ).all()
+    )
+
+
+def _row_updates(session):
+    """(updated, of which HOT) rows of ``tower`` in this transaction so far."""
+    return session.execute(
+        text(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'tower'"
+        )
+    ).one()
+
+
+def _towers_to_relink(session):
+    """Towers linked before a boundary change: some move, one leaves, some stay, some new."""
+    tower(session, "new inside", at(0.5, 0.5))
+    tower(session, "new in the sliver", at(1.97, 0.5))
+    add_asset(session, "tower", Point(at(1.5, 0.5)), name="moved", village_code=TULUNGREJO)
+    add_asset(session, "tower", Point(at(8, 0.5)), name="gone to sea", village_code=BLABAK)
+    add_asset(session, "tower", Point(at(3.5, 0.5)), name="stays", village_code=PESANTREN)
+    add_asset(
+        session,
+        "tower",
+        Point(at(4.5, 0.5)),
+        name="wrong claim",
+        village_code=BLABAK,
+        claimed=PESANTREN,
+    )
+
+
+def _links(session):
+    return session.execute(
+        select(Tower.name, Tower.village_code, Tower.version).order_by(Tower.name)
+    ).all()
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_bulk_relink_keeps_the_index_and_agrees_with_the_incremental_path(session, monkeypatch):
+    _towers_to_relink(session)
+    indexes = _tower_indexes(session)
+    assert "ix_tower_village_code" in indexes
+    with session.begin_nested() as incremental:
+        expected_report = link_assets(session, ["tower"])
+        expected = _links(session)
+        assert _tower_indexes(session) == indexes
+        incremental.rollback()
+    _always_bulk(monkeypatch)
+    updated, hot = _row_updates(session)
+
+    report = link_assets(session, ["tower"])
+
+    assert _links(session) == expected
+    assert report == expected_report
+    assert report.layers["tower"] == LayerCounts(
+        total=6, linked=5, changed=4, unlinked=1, mismatched=1
+    )
+    assert _tower_indexes(session) == indexes  # same name, same definition
+    # Every row update was HOT: the village_code index was not there to be updated.
+    assert _row_updates(session) == (updated + 4, hot + 4)
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_bulk_relink_goes_incremental_when_readers_hold_the_layer(session, engine, monkeypatch):
+    _towers_to_relink(session)
+    indexes = _tower_indexes(session)
+    _always_bulk(monkeypatch)
+    monkeypatch.setattr(linking, "BULK_LOCK_TIMEOUT", "100ms")
+    updated, hot = _row_updates(session)
+    with engine.connect() as reader:
+        reader.execute(select(func.count()).select_from(Tower))  # holds ACCESS SHARE on tower
+
+        report = link_assets(session, ["tower"])
+
+        reader.rollback()
+    assert report.layers["tower"] == LayerCounts(6, 5, 4, 1, 1)
+    assert codes(session, Tower) == {
+        "new inside": TULUNGREJO,
+        "new in the sliver": SUMBEROTO,
+        "moved": SUMBEROTO,
+        "gone to sea": None,
+        "stays": PESANTREN,
+        "wrong claim": BLABAK,
+    }
+    assert _tower_indexes(session) == indexes
+    assert _row_updates(session) == (updated + 4, hot)  # the index stayed: no HOT update
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_bulk_relink_goes_incremental_rather_than_deadlock(session, engine, monkeypatch):
+    """Another writer of the layer waits for this transaction while this one would wait for it:
+    PostgreSQL cancels the DROP INDEX as a deadlock, and the link goes the incremental way."""
+    _towers_to_relink(session)  # this transaction now holds ROW EXCLUSIVE on tower
+    _always_bulk(monkeypatch)
+    monkeypatch.setattr(linking, "BULK_LOCK_TIMEOUT", "20s")  # the deadlock, not the timeout
+    with engine.connect() as writer:
+        writer.execute(text("SET deadlock_timeout = '20s'"))  # so that this side is not cancelled
+        writer.execute(text("SET lock_timeout = '15s'"))  # it never waits for ever, even here
+        writer.execute(text("LOCK TABLE tower IN ROW EXCLUSIVE MODE"))
+        waiting = threading.Thread(target=_lock_in_share_mode, args=(writer,))
+        waiting.start()
+        try:
+            _wait_for_a_lock_wait(session)
+            updated, hot = _row_updates(session)
+            report = link_assets(session, ["tower"])
+            after = _row_updates(session)
+        finally:
+            session.rollback()  # lets the other writer go on
+            waiting.join(timeout=30)
+        writer.rollback()
+    assert not waiting.is_alive()
+    assert report.layers["tower"] == LayerCounts(6, 5, 4, 1, 1)
+    assert after == (updated + 4, hot)  # the index stayed: no HOT update
+
+
+def _lock_in_share_mode(conn):
+    with contextlib.suppress(OperationalError):
+        conn.execute(text("LOCK TABLE tower IN SHARE MODE"))
+
+
+def _wait_for_a_lock_wait(session, seconds=10.0):
+    ungranted = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    deadline = time.monotonic() + seconds
+    while not session.execute(ungranted).scalar_one():
+        assert time.monotonic() < deadline, "the other writer never waited"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_asset_tables_leave_room_for_updates_in_place(session):
+    options = dict(
+        session.execute(
+            text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(:names)"),
+            {"names": list(linking.ASSET_LAYERS)},
+        ).all()
+    )
+    assert options == {name: ["fillfactor=80"] for name in linking.ASSET_LAYERS}
