@@ -12,6 +12,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 bash scripts/bootstrap.sh
 
+# Lint first: it takes a second and fails for reasons a reviewer would give.
+echo "petadesa test: ruff check and ruff format --check" >&2
+.venv/bin/ruff check --quiet . && .venv/bin/ruff format --check --quiet . \
+    || { echo "petadesa test: FAILED: lint (run .venv/bin/ruff check --fix . && .venv/bin/ruff format .)" >&2; exit 1; }
+
 cluster=$(mktemp -d -t petadesa-pg.XXXXXX)
 output=$(mktemp -t petadesa-pytest.XXXXXX)
 # shellcheck disable=SC2317  # called by the EXIT trap
