@@ -28,7 +28,7 @@ from geo.codes import InvalidCode, normalize_code
 from geo.db import transaction
 from geo.errors import ImportRejected, UnknownLayer
 from geo.models import ASSET_LAYERS, Asset
-from geo.readers import read_features
+from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
 from geo.storage import changed_fields, insert_rows, same_geometry, update_rows
@@ -114,11 +114,8 @@ def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) ->
 
 
 def _blank(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and np.isnan(value))
-        or (isinstance(value, str) and value.strip() in ("", "-"))
-    )
+    """A missing cell; in asset files "-" means none too (the census extracts write it)."""
+    return is_blank(value) or (isinstance(value, str) and value.strip() == "-")
 
 
 def _coerce(column: _Column, value: Any) -> Any:

@@ -36,7 +36,7 @@ from geo.codes import (
 from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
 from geo.models import AREA_MODELS, AdminArea, AreaCode
-from geo.readers import read_features
+from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
 from geo.storage import changed_fields, insert_rows, read_geometries, same_geometry, update_rows
@@ -209,10 +209,6 @@ def import_boundaries(
     return report
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip()
-
-
 def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list[str]:
     """Provenance of each feature: its own ``source`` value, else the import's.
 
@@ -222,7 +218,7 @@ def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list
     origin = source_name or gdf.attrs.get("source_name") or f"file:{Path(label).name}"
     if "source" not in gdf.columns:
         return [origin] * len(gdf)
-    return [origin if _blank(value) else str(value).strip() for value in gdf["source"].tolist()]
+    return [origin if is_blank(value) else str(value).strip() for value in gdf["source"].tolist()]
 
 
 def _collect_incoming(
@@ -239,7 +235,7 @@ def _collect_incoming(
     for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
         if code is None or geom is None or i in rejected:
             continue
-        text = None if _blank(name) else str(name).strip()
+        text = None if is_blank(name) else str(name).strip()
         plan.incoming[code] = _Area(code, text or "", geom, origins[i], version, notes.get(i), i)
 
 

@@ -77,7 +77,7 @@ def village(session: Session, code: str) -> gpd.GeoDataFrame:
     code = _code(code, Level.VILLAGE)
     frame = _geo_frame(session, _area_select(Village).where(Village.code == code))
     if frame.empty:
-        raise AreaNotFound(f"no current village with code {code}")
+        raise AreaNotFound(f"no village with code {code}")
     return frame
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy.orm import Session
-
-import geopandas as gpd
 
 from api.deps import DistrictFilter, RegencyFilter, SessionDep, VillageCode
 from api.errors import problem_responses
@@ -20,8 +17,6 @@ from api.geojson import (
 )
 from api.schemas import VillageCollection, VillageDetail
 from geo import queries
-from geo.codes import parent_of
-from geo.errors import AreaNotFound
 from geo.models import ASSET_LAYERS
 
 router = APIRouter()
@@ -58,23 +53,10 @@ def get_village(session: SessionDep, code: VillageCode) -> GeoJSONResponse:
 
     Every layer is present, with an empty list where the village has none.
     """
-    village = _village(session, code)
+    village = queries.village(session, code)
     assets = {}
     for layer in ASSET_LAYERS:
         frame = queries.assets(session, layer, village=code)
         assets[layer] = feature_texts(frame, asset_properties(frame), id_column="id")
     feature = feature_texts(village, VILLAGE_PROPERTIES, id_column="code")[0]
     return GeoJSONResponse(with_members(feature, {"assets": object_of_arrays(assets)}))
-
-
-def _village(session: Session, code: str) -> gpd.GeoDataFrame:
-    """Read the current village ``code`` (one row); raise :class:`AreaNotFound`.
-
-    Stands in for a ``geo.queries.village(session, code)``: reads the villages of the
-    district and keeps the one.
-    """
-    frame = queries.villages(session, district=parent_of(code))
-    found = frame[frame["code"] == code]
-    if found.empty:
-        raise AreaNotFound(f"no village with code {code}")
-    return found
