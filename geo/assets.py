@@ -28,6 +28,7 @@ from geo.codes import InvalidCode, normalize_code
 from geo.db import transaction
 from geo.errors import ImportRejected, UnknownLayer
 from geo.models import ASSET_LAYERS, Asset
+from geo.perf import gc_paused
 from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
@@ -167,6 +168,7 @@ def _content_id(name: Any, geom: Any) -> str:
     return "sha1:" + digest.hexdigest()[:16]
 
 
+@gc_paused()
 def import_assets(
     engine: Engine,
     layer: str,

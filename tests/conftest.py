@@ -111,6 +111,12 @@ def engine(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
 
 
 @pytest.fixture
+def postgis_engine(postgis_admin: PostgisServer) -> Iterator[Engine]:
+    """An empty registry on PostGIS alone, for what only PostGIS has (migrations, storage)."""
+    yield from _postgis_engine(postgis_admin)
+
+
+@pytest.fixture
 def database_url(engine: Engine) -> str:
     """URL of the per-test registry, for CLI tests."""
     return engine.url.render_as_string(hide_password=False)

@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
 
-from geo.db import make_engine
+from geo.db import MIGRATIONS_DIR, make_engine, upgrade_postgis
 from geo.errors import ConfigurationError
 
 CRASH_SCENARIO = """
@@ -47,3 +50,41 @@ def test_unusable_urls_are_configuration_errors(url, message):
 def test_geopackage_in_a_missing_folder_is_refused(tmp_path):
     with pytest.raises(ConfigurationError, match="does not exist"):
         make_engine(f"gpkg:///{tmp_path}/missing/registry.gpkg")
+
+
+GEOMETRY_COMPRESSION = """
+SELECT c.relname, a.attname, a.attcompression
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE a.atttypid = 'geometry'::regtype AND c.relkind = 'r'
+  AND c.relnamespace = 'public'::regnamespace
+ORDER BY 1
+"""
+AREA_CODE_INDEXES = """
+SELECT indexname FROM pg_indexes WHERE tablename = 'village' AND indexdef LIKE '%(code%' ORDER BY 1
+"""
+
+
+def downgrade_postgis(engine, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_migrations_set_lz4_and_drop_the_redundant_code_index_and_go_back(postgis_engine):
+    engine = postgis_engine
+    with engine.connect() as conn:
+        rows = conn.execute(text(GEOMETRY_COMPRESSION)).all()
+        assert len(rows) == 11 and {r.attcompression for r in rows} == {"l"}
+        assert conn.execute(text(AREA_CODE_INDEXES)).scalars().all() == [
+            "ix_village_current_code",
+            "uq_village_code_valid_from",
+        ]
+    downgrade_postgis(engine, "0002")
+    with engine.connect() as conn:
+        assert {r.attcompression for r in conn.execute(text(GEOMETRY_COMPRESSION))} == {"p"}
+        assert "ix_village_code" in conn.execute(text(AREA_CODE_INDEXES)).scalars().all()
+    upgrade_postgis(engine)
+    with engine.connect() as conn:
+        assert {r.attcompression for r in conn.execute(text(GEOMETRY_COMPRESSION))} == {"l"}

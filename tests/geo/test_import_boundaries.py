@@ -413,3 +413,24 @@ def test_dissolved_regency_keeps_the_kota_malang_enclave_and_fills_slivers(
     # the hole is Kota Malang (about 111 km2), give or take the slivers along its edge
     assert area_km2(holes)[0] == pytest.approx(area_km2([kota_malang])[0], rel=0.01)
     assert holes[0].intersection(kota_malang).area / holes[0].area == pytest.approx(1.0, abs=0.01)
+
+
+def test_area_km2_equals_the_equal_area_projection(boundaries_dir):
+    """The shoelace sum on (longitude, authalic q) is EPSG:6933's area, holes and parts included."""
+    villages = gpd.read_file(boundaries_dir / MALANG_GEOJSON).geometry.to_numpy()
+    with_hole = shapely.Polygon(
+        [(112.0, -7.0), (112.1, -7.0), (112.1, -7.1), (112.0, -7.1)],
+        [[(112.02, -7.02), (112.05, -7.02), (112.05, -7.05), (112.02, -7.05)]],
+    )
+    two_parts = shapely.MultiPolygon([with_hole, shapely.box(113.0, -8.0, 113.01, -7.99)])
+    geoms = np.array([*villages, with_hole, two_parts, None, shapely.Polygon()], dtype=object)
+    projected = gpd.GeoSeries(geoms, crs=4326).to_crs(6933).area.fillna(0).to_numpy() / 1e6
+    measured = area_km2(geoms)
+    assert measured[-2:].tolist() == [0.0, 0.0]
+    assert np.allclose(measured, projected, rtol=1e-9, atol=0)
+    outer, hole = area_km2(
+        [shapely.box(112.0, -7.1, 112.1, -7.0), shapely.box(112.02, -7.05, 112.05, -7.02)]
+    )
+    assert measured[-4] == pytest.approx(outer - hole, rel=1e-12)
+    assert measured[-3] - measured[-4] == pytest.approx(projected[-3] - projected[-4], rel=1e-9)
+    assert area_km2([]).tolist() == []
