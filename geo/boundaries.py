@@ -9,7 +9,11 @@ later replaces them. Every import is one transaction: on any refused feature not
 
 from __future__ import annotations
 
-from collections import defaultdict
+import os
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +38,19 @@ from geo.codes import (
 )
 from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
-from geo.models import AREA_MODELS, AdminArea, AreaCode
+from geo.models import AREA_MODELS, SRID, AdminArea, AreaCode
 from geo.perf import gc_paused
 from geo.readers import is_blank, read_features
-from geo.report import ImportReport, Progress, Severity, quiet
+from geo.report import ImportReport, Issue, Progress, Severity, quiet
 from geo.settings import ImportSettings
-from geo.storage import changed_fields, insert_rows, read_geometries, same_geometry, update_rows
+from geo.storage import (
+    Inserter,
+    changed_fields,
+    is_postgis,
+    read_geometries,
+    same_geometry,
+    update_rows,
+)
 from geo.validation import clean_geometries, to_wgs84
 
 CODE_FIELDS = ("code", "kode", "kode_wilayah", "kode_kemendagri", "kode_kemendagri_matched")
@@ -58,10 +69,22 @@ class _Area:
     code: str
     name: str
     geom: Any
+    """As read until :func:`_prepare` validates it; then the geometry to store, or ``None``."""
     source: str
     source_version: str | None
     note: str | None = None
     index: int | None = None
+    km2: float = 0.0
+    label: tuple[float, float] = (0.0, 0.0)
+    wkb: bytes = b""
+    """The boundary encoded for the backend's bulk writer."""
+    refused: bool = False
+    level: Level = field(init=False)
+    parent: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.level = level_of(self.code)
+        self.parent = parent_of(self.code)
 
 
 @dataclass
@@ -225,28 +248,156 @@ def import_boundaries(
         )
     name_col = _pick(columns, name_field, NAME_FIELDS, "name")
     codes = _read_codes(gdf, code_col, report)
-    step(f"validating {len(gdf):,} features")
-    geoms = clean_geometries(gdf.geometry, "MULTIPOLYGON", report, ids=codes)
     names = gdf[name_col].tolist() if name_col else [None] * len(gdf)
     origins = _origins(gdf, source_name, label)
     version = source_version or gdf.attrs.get("source_version")
-    with transaction(engine) as session:
+    with transaction(engine) as session, _workers() as pool:
         plan = _Plan(code_field=code_col, name_field=name_col or "name")
-        _collect_incoming(plan, codes, names, geoms, report, origins, version)
+        _collect_incoming(plan, codes, names, gdf.geometry.to_numpy(), report, origins, version)
+        # Validation starts in the worker threads now, while the codes are checked here.
+        pipeline = _Pipeline(pool, report, is_postgis(session), list(plan.incoming.values()))
+        step(f"checking {len(plan.incoming):,} codes")
         _check_codes(session, plan, report)
-        _finish_or_refuse(report, plan, skip_invalid)
-        _compare_geometries(session, plan, list(plan.incoming.values()))
-        step("dissolving parent areas the file does not carry")
-        _derive_parents(session, plan, gdf, report)
-        step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
-        _write(session, plan, report)
+        if report.errors or skip_invalid or _may_derive(plan):
+            # Every feature is validated before anything is written: refused features take
+            # their dependants with them, and dissolved parents need valid children.
+            step(f"validating {len(plan.incoming):,} features")
+            pipeline.drain()
+            _drop_refused(plan)
+            _finish_or_refuse(report, plan, skip_invalid)
+            _compare_geometries(session, plan, list(plan.incoming.values()))
+            step("dissolving parent areas the file does not carry")
+            _derive_parents(session, plan, gdf, report)
+            pipeline.measure(list(plan.derived.values()))
+            step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
+            _write(session, plan, report, None)
+        else:
+            # The common case, streamed: chunk n+1 is validated and encoded by the worker
+            # threads while chunk n is written and the database parses chunk n-1.
+            step(f"validating and writing {len(plan.incoming):,} areas")
+            _write(session, plan, report, pipeline)
+            _drop_refused(plan)
+            _finish_or_refuse(report, plan, skip_invalid)
         if report.inserted or report.updated or report.derived:
             from geo.linking import link_assets  # noqa: PLC0415 - avoids an import cycle
 
             step("linking assets to the changed villages")
             report.link = link_assets(session).to_dict()
+    report.sort_issues()
     report.committed = True
     return report
+
+
+CHUNK_SIZE = 1024
+"""Features per step of the validate-and-write pipeline: small enough that the first rows reach
+the database early and memory stays flat, large enough that shapely's vectorised calls pay."""
+
+
+@contextmanager
+def _workers() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        yield pool
+
+
+class _Pipeline:
+    """Validates, measures and encodes areas in worker threads, chunk by chunk, in order.
+
+    Work starts when the pipeline is made and runs a few chunks ahead of the caller. Shapely
+    and GEOS release the GIL, so on two cores the checks of one chunk run beside the writing of
+    the previous one. Chunks hold one level each, top level first. Each chunk's findings are
+    added to the report when the caller takes the chunk: only the caller's thread touches it.
+    """
+
+    def __init__(
+        self, pool: ThreadPoolExecutor, report: ImportReport, postgis: bool, areas: list[_Area]
+    ) -> None:
+        self.pool, self.report, self.postgis = pool, report, postgis
+        self.ahead = (pool._max_workers or 1) + 1  # noqa: SLF001 - the pool's own size
+        by_level: dict[Level, list[_Area]] = defaultdict(list)
+        for area in areas:
+            by_level[area.level].append(area)
+        self._pending = deque(
+            level_areas[i : i + CHUNK_SIZE]
+            for level in LEVELS
+            for level_areas in [by_level[level]]
+            for i in range(0, len(level_areas), CHUNK_SIZE)
+        )
+        self._window: deque[tuple[list[_Area], Future]] = deque()
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._pending and len(self._window) < self.ahead:
+            chunk = self._pending.popleft()
+            self._window.append((chunk, self.pool.submit(_prepare, chunk, self.postgis)))
+
+    def _take(self) -> list[_Area]:
+        chunk, future = self._window.popleft()
+        issues = future.result()
+        self._fill()
+        self.report.issues.extend(issues)
+        return chunk
+
+    def chunks(self, level: Level) -> Iterator[list[_Area]]:
+        """The next chunks, validated and encoded, as long as they are of ``level``."""
+        while self._window and self._window[0][0][0].level is level:
+            yield self._take()
+
+    def drain(self) -> None:
+        """Wait until every area is validated."""
+        while self._window:
+            self._take()
+
+    def measure(self, areas: list[_Area]) -> None:
+        """Area, label point and encoding of areas that need no validation (dissolved ones)."""
+        if areas:
+            _measure(areas, np.array([a.geom for a in areas], dtype=object), self.postgis)
+
+
+def _prepare(chunk: list[_Area], postgis: bool) -> list[Issue]:
+    """Validate and repair a chunk's boundaries, then measure and encode the accepted ones."""
+    found = ImportReport(target="boundaries", path="")
+    cleaned = clean_geometries(
+        np.array([a.geom for a in chunk], dtype=object),
+        "MULTIPOLYGON",
+        found,
+        ids=[a.code for a in chunk],
+        indexes=[a.index for a in chunk],
+    )
+    notes = {i.index: i.reason for i in found.repaired}
+    accepted = []
+    for area, geom in zip(chunk, cleaned, strict=True):
+        area.geom = geom
+        area.refused = geom is None
+        area.note = notes.get(area.index)
+        if geom is not None:
+            accepted.append(area)
+    if accepted:
+        _measure(accepted, np.array([a.geom for a in accepted], dtype=object), postgis)
+    return found.issues
+
+
+def _measure(areas: list[_Area], geoms: np.ndarray, postgis: bool) -> None:
+    km2 = area_km2(geoms)
+    labels = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    if postgis:
+        wkbs = shapely.to_wkb(shapely.set_srid(geoms, SRID), include_srid=True)
+    else:
+        wkbs = shapely.to_wkb(geoms)
+    for area, a_km2, (x, y), wkb in zip(areas, km2.tolist(), labels.tolist(), wkbs, strict=True):
+        area.km2, area.label, area.wkb = a_km2, (x, y), wkb
+
+
+def _drop_refused(plan: _Plan) -> None:
+    for code in [code for code, area in plan.incoming.items() if area.refused]:
+        del plan.incoming[code]
+
+
+def _may_derive(plan: _Plan) -> bool:
+    """True when some parent of an incoming area is not in the file and is (or will be) derived."""
+    return any(
+        area.parent is not None and _needs_derivation(plan, area.parent)
+        for area in plan.incoming.values()
+    )
 
 
 def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list[str]:
@@ -270,19 +421,19 @@ def _collect_incoming(
     origins: list[str],
     version: str | None,
 ) -> None:
-    notes = {i.index: i.reason for i in report.repaired}
     rejected = report.rejected_indexes()
     for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
-        if code is None or geom is None or i in rejected:
+        if code is None or i in rejected:
             continue
         text = None if is_blank(name) else str(name).strip()
-        plan.incoming[code] = _Area(code, text or "", geom, origins[i], version, notes.get(i), i)
+        plan.incoming[code] = _Area(code, text or "", geom, origins[i], version, index=i)
 
 
 def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
     wanted = set(plan.incoming)
-    for code in plan.incoming:
-        wanted.update(ancestors_of(code))
+    for parent in {a.parent for a in plan.incoming.values() if a.parent is not None}:
+        wanted.add(parent)
+        wanted.update(ancestors_of(parent))
     known = _code_list(session, wanted)
     plan.existing = _registry(session, wanted)
     has_code_list = session.scalar(select(exists().where(AreaCode.code.is_not(None))))
@@ -492,18 +643,29 @@ def _parent_name(gdf: gpd.GeoDataFrame, level: Level, code: str) -> str:
     return f"{kind_of(code).capitalize()} {code}"
 
 
-def _write(session: Session, plan: _Plan, report: ImportReport) -> None:
+def _write(session: Session, plan: _Plan, report: ImportReport, pipeline: _Pipeline | None) -> None:
+    """Insert or update the incoming and derived areas, level by level from the top.
+
+    With a ``pipeline`` (streaming) the incoming areas are validated chunk by chunk as they are
+    written: refused ones are skipped, and once one is refused nothing more is written (the
+    import is then refused as a whole and rolled back). Without, all are validated already.
+    """
     ids = {code: row["id"] for code, row in plan.existing.items()}
+    by_level: dict[Level, list[_Area]] = defaultdict(list)
+    for area in (*plan.incoming.values(), *plan.derived.values()):
+        by_level[area.level].append(area)
     for level in LEVELS:
         model = AREA_MODELS[level]
-        areas = [
-            a
-            for a in (*plan.incoming.values(), *plan.derived.values())
-            if level_of(a.code) is level
-        ]
+        areas = by_level[level]
         if not areas:
             continue
-        inserted, updated, unchanged = _upsert_level(session, model, areas, plan, ids)
+        if pipeline is None:
+            stored, chunks = None, iter([areas])
+        else:
+            stored, chunks = _stored_geometries(session, plan, areas), pipeline.chunks(level)
+        inserted, updated, unchanged = _upsert_level(
+            session, model, chunks, plan, ids, stored, report
+        )
         report.inserted += sum(1 for c in inserted if c in plan.incoming)
         report.updated += sum(1 for c in updated if c in plan.incoming)
         report.unchanged += sum(1 for c in unchanged if c in plan.incoming)
@@ -517,39 +679,66 @@ def _write(session: Session, plan: _Plan, report: ImportReport) -> None:
             ids.update(dict(new.all()))
 
 
+def _stored_geometries(session: Session, plan: _Plan, areas: list[_Area]) -> dict[str, Any]:
+    """Stored boundaries of the areas already in the registry, by code."""
+    by_id = {plan.existing[a.code]["id"]: a.code for a in areas if a.code in plan.existing}
+    if not by_id:
+        return {}
+    model = AREA_MODELS[level_of(areas[0].code)]
+    stored = read_geometries(session, model.boundary, model.id, list(by_id))
+    return {by_id[row_id]: geom for row_id, geom in stored.items()}
+
+
 def _upsert_level(
-    session: Session, model: type[AdminArea], areas: list[_Area], plan: _Plan, ids: dict[str, int]
+    session: Session,
+    model: type[AdminArea],
+    chunks: Iterator[list[_Area]],
+    plan: _Plan,
+    ids: dict[str, int],
+    stored: dict[str, Any] | None,
+    report: ImportReport,
 ) -> tuple[list[str], list[str], list[str]]:
-    geoms = [a.geom for a in areas]
-    areas_km2 = area_km2(geoms)
-    labels = shapely.point_on_surface(np.array(geoms, dtype=object))
-    inserts, updates, inserted, updated, unchanged = [], [], [], [], []
-    for area, km2, label in zip(areas, areas_km2, labels, strict=True):
-        parent = parent_of(area.code)
-        row = {
-            "code": area.code,
-            "name": area.name,
-            "kind": kind_of(area.code),
-            "parent_code": parent,
-            "parent_id": ids.get(parent) if parent else None,
-            "source": area.source,
-            "source_version": area.source_version,
-            "geometry_note": area.note,
-            "area_km2": float(km2),
-            "label_lon": label.x,
-            "label_lat": label.y,
-            "boundary": area.geom,
-        }
-        old = plan.existing.get(area.code)
-        if old is None:
-            inserts.append(row)
-            inserted.append(area.code)
-        elif changed_fields(old, row, COMPARED) or area.code not in plan.same_geometry:
-            updates.append({**row, "id": old["id"], "version": old["version"]})
-            updated.append(area.code)
-        else:
-            unchanged.append(area.code)
-    insert_rows(session, model, inserts, "boundary")
+    """Write one level's areas chunk by chunk; updates go after the inserts' ``COPY``.
+
+    ``stored`` (streaming) holds the stored boundaries to compare with; without it the
+    comparison was made beforehand (``plan.same_geometry``).
+    """
+    updates, inserted, updated, unchanged = [], [], [], []
+    with Inserter(session, model, "boundary") as inserter:
+        for chunk in chunks:
+            inserts = []
+            for area in chunk:
+                if area.refused or area.code not in plan.incoming and area.code not in plan.derived:
+                    continue  # refused here or by its code
+                parent = area.parent
+                row = {
+                    "code": area.code,
+                    "name": area.name,
+                    "kind": kind_of(area.code),
+                    "parent_code": parent,
+                    "parent_id": ids.get(parent) if parent else None,
+                    "source": area.source,
+                    "source_version": area.source_version,
+                    "geometry_note": area.note,
+                    "area_km2": area.km2,
+                    "label_lon": area.label[0],
+                    "label_lat": area.label[1],
+                }
+                old = plan.existing.get(area.code)
+                if old is None:
+                    inserts.append({**row, "boundary": area.wkb})
+                    inserted.append(area.code)
+                    continue
+                if stored is not None and same_geometry(stored.get(area.code), area.geom):
+                    plan.same_geometry.add(area.code)
+                if changed_fields(old, row, COMPARED) or area.code not in plan.same_geometry:
+                    row.update(boundary=area.geom, id=old["id"], version=old["version"])
+                    updates.append(row)
+                    updated.append(area.code)
+                else:
+                    unchanged.append(area.code)
+            if not report.errors:  # once a feature is refused the import will be rolled back
+                inserter.write(inserts)
     update_rows(session, model, updates, "boundary")
     return inserted, updated, unchanged
 

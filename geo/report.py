@@ -92,6 +92,13 @@ class ImportReport:
         """Findings worth a look that did not stop anything."""
         return [i for i in self.issues if i.severity is Severity.WARNING]
 
+    def sort_issues(self) -> None:
+        """Findings about the whole file first, then feature by feature in file order.
+
+        Stable: the findings about one feature keep the order they were made in.
+        """
+        self.issues.sort(key=lambda i: (i.index is not None, i.index or 0))
+
     def rejected_indexes(self) -> set[int]:
         """Indexes of the features refused."""
         return {i.index for i in self.errors if i.index is not None}

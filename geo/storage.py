@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
+import numpy as np
 from psycopg import sql as psql
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -42,32 +44,114 @@ def read_geometries(session: Session, column: Any, key: Any, keys: Sequence[Any]
     return out
 
 
+def encode_geometries(session: Session, geoms: Sequence[Any] | np.ndarray) -> list[bytes]:
+    """The bytes the backend's bulk writers take for these geometries.
+
+    PostGIS's binary ``COPY`` reads EWKB, which carries the SRID; the GeoPackage takes plain
+    WKB through ``AsGPB(GeomFromWKB(...))``. Safe to call from worker threads (shapely releases
+    the GIL), so encoding can overlap the writing of the previous chunk.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if is_postgis(session):
+        return list(shapely.to_wkb(shapely.set_srid(geoms, SRID), include_srid=True))
+    return list(shapely.to_wkb(geoms))
+
+
+def is_postgis(session: Session) -> bool:
+    """True when the session writes to PostGIS (else a GeoPackage)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+class Inserter:
+    """Inserts rows chunk by chunk within the session's transaction; use as a context manager.
+
+    Each row is a dict of column values with the geometry already encoded by
+    :func:`encode_geometries` under ``geom_column``. PostGIS gets one binary ``COPY`` for every
+    chunk together (the fast path ogr2ogr uses too), opened at the first chunk and closed on
+    exit, so the server parses chunk n while the caller prepares chunk n+1; the connection runs
+    nothing else meanwhile. The GeoPackage gets one executemany per chunk.
+    """
+
+    def __init__(self, session: Session, model: type, geom_column: str) -> None:
+        self.session, self.model, self.geom_column = session, model, geom_column
+        self.now = utcnow()
+        self._copy: Any = None
+        self._stack = ExitStack()
+        self._columns: list[str] = []
+        self._fixed: list[Any] = []
+
+    def __enter__(self) -> Inserter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert these rows (in the order given)."""
+        if not rows:
+            return
+        if not is_postgis(self.session):
+            payload = [
+                {
+                    **{k: v for k, v in row.items() if k != self.geom_column},
+                    _WKB: row[self.geom_column],
+                    "created_at": self.now,
+                    "updated_at": self.now,
+                    "version": 1,
+                }
+                for row in rows
+            ]
+            stmt = insert(self.model.__table__).values(
+                {self.geom_column: geom_from_wkb(self.session)}
+            )
+            self.session.execute(stmt, payload)
+            return
+        if self._copy is None:
+            self._open(rows[0])
+        columns, fixed, geom_column, write_row = (
+            self._columns,
+            self._fixed,
+            self.geom_column,
+            self._copy.write_row,
+        )
+        for row in rows:
+            write_row([*(row[c] for c in columns), *fixed, row[geom_column]])
+
+    def _open(self, first: dict[str, Any]) -> None:
+        table = self.model.__table__
+        self._columns = [c for c in first if c != self.geom_column]
+        # COPY bypasses SQLAlchemy's Python-side defaults: supply the scalar ones here.
+        defaults = {
+            col.name: col.default.arg
+            for col in table.columns
+            if col.name not in first
+            and col.default is not None
+            and col.default.is_scalar
+            and col.name != "version"
+        }
+        names = [*self._columns, *defaults, "created_at", "updated_at", "version"]
+        types = [_COPY_TYPES[table.columns[n].type.__visit_name__.upper()] for n in names]
+        statement = psql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            psql.Identifier(table.name),
+            psql.SQL(", ").join(map(psql.Identifier, [*names, self.geom_column])),
+        )
+        self._fixed = [*defaults.values(), self.now, self.now, 1]
+        raw = self.session.connection().connection.driver_connection
+        cursor = self._stack.enter_context(raw.cursor())
+        self._copy = self._stack.enter_context(cursor.copy(statement))
+        # client-side encoding only; the server parses the EWKB into geometry
+        self._copy.set_types([*types, "bytea"])
+
+
 def insert_rows(
     session: Session, model: type, rows: list[dict[str, Any]], geom_column: str
 ) -> None:
-    """Insert rows (each with a shapely geometry under ``geom_column``).
-
-    PostGIS gets one ``COPY`` (the fast path ogr2ogr uses too); the GeoPackage one executemany.
-    """
+    """Insert rows, each with a shapely geometry under ``geom_column``, in one go."""
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        _copy_rows(session, model, rows, geom_column)
-        return
-    now = utcnow()
-    wkbs = shapely.to_wkb([row[geom_column] for row in rows])
-    payload = [
-        {
-            **{k: v for k, v in row.items() if k != geom_column},
-            _WKB: wkb,
-            "created_at": now,
-            "updated_at": now,
-            "version": 1,
-        }
-        for row, wkb in zip(rows, wkbs, strict=True)
-    ]
-    stmt = insert(model.__table__).values({geom_column: geom_from_wkb(session)})
-    session.execute(stmt, payload)
+    wkbs = encode_geometries(session, [row[geom_column] for row in rows])
+    with Inserter(session, model, geom_column) as inserter:
+        inserter.write([{**row, geom_column: wkb} for row, wkb in zip(rows, wkbs, strict=True)])
 
 
 _COPY_TYPES = {
@@ -77,37 +161,6 @@ _COPY_TYPES = {
     "DATE": "date",
     "DATETIME": "timestamp",
 }
-
-
-def _copy_rows(session: Session, model: type, rows: list[dict[str, Any]], geom_column: str) -> None:
-    """Binary COPY; the geometry travels as raw EWKB (PostGIS's binary input form of geometry)."""
-    now = utcnow()
-    table = model.__table__
-    columns = [c for c in rows[0] if c != geom_column]
-    # COPY bypasses SQLAlchemy's Python-side defaults: supply the scalar ones here.
-    defaults = {
-        col.name: col.default.arg
-        for col in table.columns
-        if col.name not in rows[0]
-        and col.default is not None
-        and col.default.is_scalar
-        and col.name != "version"
-    }
-    names = [*columns, *defaults, "created_at", "updated_at", "version"]
-    types = [_COPY_TYPES[table.columns[n].type.__visit_name__.upper()] for n in names]
-    statement = psql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        psql.Identifier(table.name),
-        psql.SQL(", ").join(map(psql.Identifier, [*names, geom_column])),
-    )
-    geoms = shapely.to_wkb(
-        shapely.set_srid([row[geom_column] for row in rows], SRID), include_srid=True
-    )
-    fixed = [*defaults.values(), now, now, 1]
-    raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types([*types, "bytea"])  # client-side encoding only; the server parses geometry
-        for row, geom in zip(rows, geoms, strict=True):
-            copy.write_row([*(row[c] for c in columns), *fixed, geom])
 
 
 def update_rows(

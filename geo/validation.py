@@ -185,6 +185,7 @@ def clean_geometries(
     ids: Sequence[object] | None = None,
     *,
     missing_reasons: Mapping[int, tuple[str, str]] | None = None,
+    indexes: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Validate, repair and normalise geometries to ``target_type``.
 
@@ -192,15 +193,19 @@ def clean_geometries(
     (each refusal and each repair is in the report, with the feature's index and id).
     ``missing_reasons`` (index -> (field, reason)) says why a reader left a geometry empty,
     e.g. a CSV latitude that is not a number; the refusal then names that field.
+    ``indexes`` are the features' positions in the file when ``geoms`` is a slice of it.
     """
-    arr = shapely.force_2d(np.asarray(geoms.array, dtype=object))
+    arr = np.asarray(getattr(geoms, "array", geoms), dtype=object)
+    if shapely.has_z(arr).any():
+        arr = shapely.force_2d(arr)
     family = FAMILY[target_type]
     out = np.empty(len(arr), dtype=object)
     missing = shapely.is_missing(arr) | shapely.is_empty(arr)
     valid = shapely.is_valid(arr)
-    for i, geom in enumerate(arr):
-        fid = None if ids is None else ids[i]
-        if missing[i]:
+    for j, geom in enumerate(arr):
+        i = j if indexes is None else int(indexes[j])
+        fid = None if ids is None else ids[j]
+        if missing[j]:
             field, reason = (missing_reasons or {}).get(i, ("geometry", "empty geometry"))
             report.add(Severity.ERROR, reason, index=i, feature_id=fid, field=field)
             continue
@@ -213,11 +218,11 @@ def clean_geometries(
                 field="geometry",
             )
             continue
-        if not valid[i]:
+        if not valid[j]:
             geom = _repair(geom, target_type, report, i, fid)
             if geom is None:
                 continue
-        out[i] = _to_target(geom, target_type, report, i, fid)
+        out[j] = _to_target(geom, target_type, report, i, fid)
     return out
 
 
