@@ -3,6 +3,8 @@
 Contenders, each in its own process (so peak memory is its own) on a fresh database per run:
 
 - ``ogr2ogr``: GDAL with ``PG_USE_COPY=YES``, the peer (no validation, no schema of ours);
+- ``ogr2ogr-makevalid``: the same with ``-makevalid``, GDAL's own validation and repair
+  (GEOS ``MakeValid`` on every feature), for an idea of what checking geometries costs GDAL;
 - ``to_postgis``: geopandas reads the file and writes it with ``GeoDataFrame.to_postgis``;
 - ``petadesa``: ``import_boundaries`` of the village file with validation, repair, equal-area
   areas, label points, code and parent checks, upsert and linking, with the code list and the
@@ -40,7 +42,7 @@ PARENTS = (
     "kabkota_35_jawa_timur.geojson",
     "kecamatan_35_jawa_timur.geojson",
 )
-CONTENDERS = ("ogr2ogr", "to_postgis", "petadesa", "petadesa+derive")
+CONTENDERS = ("ogr2ogr", "ogr2ogr-makevalid", "to_postgis", "petadesa", "petadesa+derive")
 
 
 def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -48,7 +50,7 @@ def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def run_ogr2ogr(url: str) -> dict:
+def run_ogr2ogr(url: str, makevalid: bool = False) -> dict:
     u = make_url(url)
     pg = f"PG:host={u.host} port={u.port} user={u.username} dbname={u.database}"
     start = time.perf_counter()
@@ -66,6 +68,7 @@ def run_ogr2ogr(url: str) -> dict:
             "PROMOTE_TO_MULTI",
             "-lco",
             "GEOMETRY_NAME=geom",
+            *(["-makevalid"] if makevalid else []),
         ],
         check=True,
         env={**os.environ, "PG_USE_COPY": "YES"},
@@ -107,8 +110,8 @@ def run_petadesa(url: str, derive: bool) -> dict:
 
 def child(name: str, url: str) -> None:
     """Run one contender once and print its measurement as JSON."""
-    if name == "ogr2ogr":
-        result = run_ogr2ogr(url)
+    if name.startswith("ogr2ogr"):
+        result = run_ogr2ogr(url, makevalid=name.endswith("makevalid"))
     elif name == "to_postgis":
         result = run_to_postgis(url)
     else:

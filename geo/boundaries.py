@@ -60,6 +60,11 @@ PARENT_NAME_FIELDS = {
     Level.REGENCY: "nama_kab",
     Level.PROVINCE: "nama_prov",
 }
+PARENT_CODE_FIELDS = {
+    Level.DISTRICT: "kode_kec",
+    Level.REGENCY: "kode_kab",
+    Level.PROVINCE: "kode_prov",
+}
 DERIVED = "derived:dissolve"
 COMPARED = ("name", "kind", "parent_code", "parent_id", "source", "source_version", "geometry_note")
 
@@ -208,10 +213,20 @@ def _load(
     source: str | Path | gpd.GeoDataFrame,
     layer: str | None,
     settings: ImportSettings | None,
+    wanted: tuple[str | None, ...],
 ) -> tuple[gpd.GeoDataFrame, str]:
     if isinstance(source, gpd.GeoDataFrame):
         return source, source.attrs.get("label", "<GeoDataFrame>")
-    return read_features(source, layer=layer, settings=settings), str(source)
+    columns = {
+        *CODE_FIELDS,
+        *NAME_FIELDS,
+        *PARENT_NAME_FIELDS.values(),
+        *PARENT_CODE_FIELDS.values(),
+        "source",
+        *(c for c in wanted if c),
+    }
+    gdf = read_features(source, layer=layer, settings=settings, only_columns=columns)
+    return gdf, str(source)
 
 
 @gc_paused()
@@ -236,7 +251,7 @@ def import_boundaries(
     """
     step = progress or quiet
     step("reading")
-    gdf, label = _load(source, layer, settings)
+    gdf, label = _load(source, layer, settings, (code_field, name_field))
     report = ImportReport(target="boundaries", path=label, read=len(gdf))
     gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
     columns = [c for c in gdf.columns if c != gdf.geometry.name]
@@ -518,7 +533,8 @@ def _under_provinces(column: Any, provinces: list[str]) -> Any:
 
 
 def _code_list(session: Session, codes: set[str]) -> dict[str, str]:
-    rows = session.execute(
+    # Core, not the ORM: no ORM row processing for the ~9,000 codes of a province
+    rows = session.connection().execute(
         select(AreaCode.code, AreaCode.name).where(
             _under_provinces(AreaCode.code, _provinces_of(codes))
         )
@@ -535,7 +551,7 @@ def _registry(session: Session, codes: set[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for model in AREA_MODELS.values():
         cols = [model.id, model.code, model.version, *(getattr(model, c) for c in COMPARED)]
-        rows = session.execute(
+        rows = session.connection().execute(
             select(*cols).where(_under_provinces(model.code, provinces), _current(model))
         )
         out.update({row["code"]: dict(row) for row in rows.mappings() if row["code"] in codes})
@@ -633,9 +649,7 @@ def _children_geometries(
 def _parent_name(gdf: gpd.GeoDataFrame, level: Level, code: str) -> str:
     column = PARENT_NAME_FIELDS.get(level)
     if column and column in gdf.columns:
-        key = {Level.DISTRICT: "kode_kec", Level.REGENCY: "kode_kab", Level.PROVINCE: "kode_prov"}[
-            level
-        ]
+        key = PARENT_CODE_FIELDS[level]
         if key in gdf.columns:
             match = gdf.loc[gdf[key].astype(str) == code, column]
             if len(match):
@@ -664,7 +678,7 @@ def _write(session: Session, plan: _Plan, report: ImportReport, pipeline: _Pipel
         else:
             stored, chunks = _stored_geometries(session, plan, areas), pipeline.chunks(level)
         inserted, updated, unchanged = _upsert_level(
-            session, model, chunks, plan, ids, stored, report
+            session, model, areas, chunks, plan, ids, stored, report
         )
         report.inserted += sum(1 for c in inserted if c in plan.incoming)
         report.updated += sum(1 for c in updated if c in plan.incoming)
@@ -692,6 +706,7 @@ def _stored_geometries(session: Session, plan: _Plan, areas: list[_Area]) -> dic
 def _upsert_level(
     session: Session,
     model: type[AdminArea],
+    areas: list[_Area],
     chunks: Iterator[list[_Area]],
     plan: _Plan,
     ids: dict[str, int],
@@ -704,7 +719,8 @@ def _upsert_level(
     comparison was made beforehand (``plan.same_geometry``).
     """
     updates, inserted, updated, unchanged = [], [], [], []
-    with Inserter(session, model, "boundary") as inserter:
+    new = sum(1 for a in areas if a.code not in plan.existing)
+    with Inserter(session, model, "boundary", expected=new) as inserter:
         for chunk in chunks:
             inserts = []
             for area in chunk:
@@ -739,6 +755,8 @@ def _upsert_level(
                     unchanged.append(area.code)
             if not report.errors:  # once a feature is refused the import will be rolled back
                 inserter.write(inserts)
+            for area in chunk:
+                area.wkb = b""  # written: the encoded copy is not needed any more
     update_rows(session, model, updates, "boundary")
     return inserted, updated, unchanged
 

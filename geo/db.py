@@ -11,9 +11,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
@@ -23,6 +25,45 @@ from geo.models import Base
 from geo.settings import DatabaseSettings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+BULK_LOCK_TIMEOUT = "2s"
+"""How long bulk work waits for an ACCESS EXCLUSIVE lock before going the incremental way."""
+
+LOCK_REFUSED = frozenset({"55P03", "40P01"})
+"""SQLSTATEs of a lock wait cut short: by ``lock_timeout``, or as one side of a deadlock (two
+bulk jobs on one table, each holding the ROW EXCLUSIVE lock its own writes took)."""
+
+
+@contextmanager
+def local_settings(conn: Connection, settings: dict[str, str]) -> Iterator[None]:
+    """Transaction-local PostgreSQL settings, put back as they were afterwards (no-op on GPKG)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    names = list(settings)
+    before = conn.execute(select(*(func.current_setting(n) for n in names))).one()
+    conn.execute(select(*(func.set_config(n, v, True) for n, v in settings.items())))
+    yield
+    # On an error the transaction is aborted and SET LOCAL dies with it: nothing to restore.
+    conn.execute(select(*(func.set_config(n, v, True) for n, v in zip(names, before, strict=True))))
+
+
+def run_if_lock_granted(conn: Connection, statements: list[Any]) -> bool:
+    """Run DDL that takes an ACCESS EXCLUSIVE lock, waiting for it at most ``BULK_LOCK_TIMEOUT``.
+
+    In a savepoint: when another transaction holds the table longer, or would deadlock with
+    this one, nothing is run and the answer is ``False`` (the caller goes the incremental way).
+    """
+    try:
+        with conn.begin_nested(), local_settings(conn, {"lock_timeout": BULK_LOCK_TIMEOUT}):
+            for statement in statements:
+                conn.execute(statement)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in LOCK_REFUSED:
+            raise
+        return False
+    return True
 
 
 def is_geopackage(engine: Engine) -> bool:

@@ -42,8 +42,8 @@ linking 196,091 of 1,000,000 points (``bench/link_points.py``). So:
   nobody reads the layer (QGIS, the API) until then. That is acceptable for a bulk relink (a
   boundary import, a large asset import), not for small incremental links, which keep the
   index and only take the ROW EXCLUSIVE lock that readers ignore. The lock is waited for at
-  most :data:`BULK_LOCK_TIMEOUT`: when a reader holds the layer longer, the write-back goes the
-  incremental way instead of queueing every other reader behind it.
+  most :data:`geo.db.BULK_LOCK_TIMEOUT`: when a reader holds the layer longer, the write-back
+  goes the incremental way instead of queueing every other reader behind it.
 - The rebuilt index sees HOT chains that older snapshots still read, so PostgreSQL marks it
   ``indcheckxmin``: the planner ignores it for the rest of this transaction, and uses it again
   once the transactions older than the commit are gone.
@@ -55,8 +55,7 @@ one. Nothing is committed: the caller owns the transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,12 +83,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import DropIndex
 from sqlalchemy.sql.elements import ColumnElement
 
 import shapely
 
+from geo.db import local_settings, run_if_lock_granted
 from geo.errors import UnknownLayer
 from geo.models import ASSET_LAYERS, Asset, LayerInfo, Village, utcnow
 from geo.perf import gc_paused
@@ -105,13 +105,6 @@ BULK_MIN_ROWS = 20_000
 
 BULK_MIN_SHARE = 0.05
 """...and so does one changing less than this share of the layer's rows."""
-
-BULK_LOCK_TIMEOUT = "2s"
-"""How long a bulk write-back waits for the ACCESS EXCLUSIVE lock before going incremental."""
-
-_LOCK_REFUSED = frozenset({"55P03", "40P01"})
-"""SQLSTATEs of a lock wait cut short: by ``lock_timeout``, or as one side of a deadlock (two
-bulk write-backs on one layer, each holding the ROW EXCLUSIVE lock its own writes took)."""
 
 _ROWCOUNT = {"preserve_rowcount": True}
 """SQLAlchemy keeps the row count of an ``INSERT ... SELECT`` only when asked."""
@@ -201,7 +194,7 @@ def link_assets(
     session.flush()
     conn = session.connection()
     report = LinkReport(max_listed=max_listed)
-    with _local_settings(conn, _POSTGIS_SETTINGS):
+    with local_settings(conn, _POSTGIS_SETTINGS):
         for info in infos:
             selected = None if ids is None else ids.get(info.name)
             _link_layer(conn, info, selected, report, count_as_edit)
@@ -225,20 +218,6 @@ def _resolve_layers(
 
 def _is_postgis(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
-
-
-@contextmanager
-def _local_settings(conn: Connection, settings: dict[str, str]) -> Iterator[None]:
-    """Transaction-local PostgreSQL settings, put back as they were afterwards."""
-    if not _is_postgis(conn):
-        yield
-        return
-    names = list(settings)
-    before = conn.execute(select(*(func.current_setting(n) for n in names))).one()
-    conn.execute(select(*(func.set_config(n, v, True) for n, v in settings.items())))
-    yield
-    # On an error the transaction is aborted and SET LOCAL dies with it: nothing to restore.
-    conn.execute(select(*(func.set_config(n, v, True) for n, v in zip(names, before, strict=True))))
 
 
 def _expire_links(session: Session, models: set[type[Asset]]) -> None:
@@ -461,7 +440,7 @@ def _write_back(
         .where(model.id == best.c.id, pending, model.village_code.is_distinct_from(best.c.code))
         .values(village_code=best.c.code, **bump)
     )
-    with _local_settings(conn, _WRITE_BACK_PLAN):
+    with local_settings(conn, _WRITE_BACK_PLAN):
         changed = conn.execute(write, execution_options={"synchronize_session": False}).rowcount
     for index in dropped:
         index.create(conn)
@@ -509,7 +488,7 @@ def _drop_link_indexes(conn: Connection, model: type[Asset]) -> list[Index]:
     """Drop the layer's ``village_code`` index, so that the write-back updates are HOT.
 
     Dropping takes an ACCESS EXCLUSIVE lock on the layer until the transaction ends. It is
-    waited for at most :data:`BULK_LOCK_TIMEOUT`, in a savepoint: when another transaction
+    waited for at most :data:`geo.db.BULK_LOCK_TIMEOUT`, in a savepoint: when another transaction
     holds the layer longer, or would deadlock with this one, nothing is dropped and the
     write-back goes the incremental way, which readers do not block. Returns the dropped
     indexes (as the models declare them), to be built again after the write-back.
@@ -518,13 +497,7 @@ def _drop_link_indexes(conn: Connection, model: type[Asset]) -> list[Index]:
     present = [ix for ix in _link_indexes(model) if conn.dialect.has_index(conn, name, ix.name)]
     if not present:
         return []
-    try:
-        with conn.begin_nested(), _local_settings(conn, {"lock_timeout": BULK_LOCK_TIMEOUT}):
-            for index in present:
-                index.drop(conn)
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) not in _LOCK_REFUSED:
-            raise
+    if not run_if_lock_granted(conn, [DropIndex(index) for index in present]):
         return []
     return present
 

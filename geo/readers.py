@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +59,14 @@ def read_features(
     settings: ImportSettings | None = None,
     lat_field: str | None = None,
     lon_field: str | None = None,
+    only_columns: Collection[str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read any supported file into a GeoDataFrame, CRS as the file states it (maybe none).
 
     ``layer`` picks a layer of a multi-layer file (GeoPackage, KML); ``lat_field`` and
     ``lon_field`` name the coordinate columns of a CSV when they are not called lat/lon.
+    ``only_columns``: of a GDAL-read file, read only the attribute columns with these names
+    (compared case-insensitively) and the geometry; strings are most of the reading time.
     """
     path = Path(path)
     if not path.is_file():
@@ -82,13 +86,20 @@ def read_features(
             f"{path.name}: unsupported format {suffix or '(no extension)'}; use GeoJSON, "
             "GeoPackage, a zipped Shapefile, KML, CSV with lat/lon columns, or the upstream .sql"
         )
-    return _read_vector(path, path.name, layer)
+    return _read_vector(path, path.name, layer, only_columns)
 
 
-def _read_vector(path: Path | str, label: str, layer: str | None) -> gpd.GeoDataFrame:
+def _read_vector(
+    path: Path | str, label: str, layer: str | None, only_columns: Collection[str] | None = None
+) -> gpd.GeoDataFrame:
     layer = layer or _single_layer(path, label)
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer)
+        columns = None
+        if only_columns is not None:
+            wanted = {c.lower() for c in only_columns}
+            fields = pyogrio.read_info(path, layer=layer)["fields"]
+            columns = [str(f) for f in fields if str(f).lower() in wanted]
+        gdf = pyogrio.read_dataframe(path, layer=layer, columns=columns)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise UnreadableFile(f"{label}: cannot be read ({_gdal_reason(exc)})") from exc
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name is None:

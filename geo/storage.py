@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 from psycopg import sql as psql
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 import shapely
 
+from geo.db import run_if_lock_granted
 from geo.models import SRID, utcnow
 
 _WKB = "_wkb"
@@ -62,6 +63,23 @@ def is_postgis(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+BULK_LOAD_MIN_ROWS = 2_000
+"""An insert of fewer rows never suspends the table's GiST indexes and foreign keys."""
+
+_SUSPENDABLE = text("""
+SELECT 'index' AS kind, c.relname AS name, pg_get_indexdef(i.indexrelid) AS definition
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_am am ON am.oid = c.relam
+WHERE i.indrelid = CAST(:table AS regclass) AND am.amname = 'gist'
+UNION ALL
+SELECT 'foreign key', conname, pg_get_constraintdef(oid)
+FROM pg_constraint
+WHERE conrelid = CAST(:table AS regclass) AND contype = 'f'
+ORDER BY 1 DESC, 2
+""")
+
+
 class Inserter:
     """Inserts rows chunk by chunk within the session's transaction; use as a context manager.
 
@@ -70,21 +88,65 @@ class Inserter:
     chunk together (the fast path ogr2ogr uses too), opened at the first chunk and closed on
     exit, so the server parses chunk n while the caller prepares chunk n+1; the connection runs
     nothing else meanwhile. The GeoPackage gets one executemany per chunk.
+
+    ``expected``: how many rows the caller is about to insert. When that is at least
+    :data:`BULK_LOAD_MIN_ROWS` and more than the table holds, it is a bulk load, done as
+    PostgreSQL's manual advises ("Populating a Database"): the table's GiST indexes and foreign
+    keys are dropped before the ``COPY`` and made again after it, in the same transaction, with
+    their own names and definitions. Building a GiST index at once and checking a foreign key
+    with one join cost less than keeping them up to date row by row (for the 8,494 Jawa Timur
+    villages the server's CPU time falls by about a quarter). Dropping them takes an ACCESS
+    EXCLUSIVE lock on the table until commit, so readers wait for the load; the lock is waited
+    for at most :data:`geo.db.BULK_LOCK_TIMEOUT`, else the rows go in the incremental way.
     """
 
-    def __init__(self, session: Session, model: type, geom_column: str) -> None:
+    def __init__(
+        self, session: Session, model: type, geom_column: str, *, expected: int = 0
+    ) -> None:
         self.session, self.model, self.geom_column = session, model, geom_column
+        self.expected = expected
         self.now = utcnow()
         self._copy: Any = None
         self._stack = ExitStack()
         self._columns: list[str] = []
         self._fixed: list[Any] = []
+        self._restore: list[str] = []
+        self.bulk = False
+        """Whether the indexes and foreign keys were suspended (PostGIS only)."""
 
     def __enter__(self) -> Inserter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._stack.close()
+        if exc_type is None:  # after an error the transaction is rolled back: nothing to make
+            conn = self.session.connection()
+            for statement in self._restore:
+                conn.execute(text(statement))
+
+    def _suspend(self) -> None:
+        """Drop the GiST indexes and foreign keys of a bulk load; note how to make them again."""
+        conn = self.session.connection()
+        name = self.model.__table__.name
+        present = conn.execute(
+            select(func.count()).select_from(
+                select(literal(1)).select_from(self.model.__table__).limit(self.expected).subquery()
+            )
+        ).scalar_one()
+        if self.expected < BULK_LOAD_MIN_ROWS or present >= self.expected:
+            return
+        table = psql.Identifier(name).as_string(conn.connection.driver_connection)
+        drops, restore = [], []
+        for kind, item, definition in conn.execute(_SUSPENDABLE, {"table": name}):
+            quoted = psql.Identifier(item).as_string(conn.connection.driver_connection)
+            if kind == "index":
+                drops.append(text(f"DROP INDEX {quoted}"))
+                restore.append(definition)
+            else:
+                drops.append(text(f"ALTER TABLE {table} DROP CONSTRAINT {quoted}"))
+                restore.append(f"ALTER TABLE {table} ADD CONSTRAINT {quoted} {definition}")
+        if drops and run_if_lock_granted(conn, drops):
+            self._restore, self.bulk = restore, True
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         """Insert these rows (in the order given)."""
@@ -107,6 +169,7 @@ class Inserter:
             self.session.execute(stmt, payload)
             return
         if self._copy is None:
+            self._suspend()
             self._open(rows[0])
         columns, fixed, geom_column, write_row = (
             self._columns,

@@ -176,6 +176,12 @@ _TYPE_IDS = {
     "MULTIPOLYGON": shapely.GeometryType.POLYGON,
     "MULTILINESTRING": shapely.GeometryType.LINESTRING,
 }
+_TARGET_IDS = {
+    "MULTIPOLYGON": shapely.GeometryType.MULTIPOLYGON,
+    "MULTILINESTRING": shapely.GeometryType.MULTILINESTRING,
+    "POINT": shapely.GeometryType.POINT,
+}
+_MULTI = {"MULTIPOLYGON": shapely.multipolygons, "MULTILINESTRING": shapely.multilinestrings}
 
 
 def clean_geometries(
@@ -202,7 +208,17 @@ def clean_geometries(
     out = np.empty(len(arr), dtype=object)
     missing = shapely.is_missing(arr) | shapely.is_empty(arr)
     valid = shapely.is_valid(arr)
-    for j, geom in enumerate(arr):
+    type_ids = shapely.get_type_id(arr)
+    # The common case in bulk, without a Python step per feature: valid and already the target.
+    ready = valid & ~missing & (type_ids == _TARGET_IDS[target_type])
+    out[ready] = arr[ready]
+    if target_type in _TYPE_IDS:  # a valid single polygon or line becomes a one-part multi
+        single = valid & ~missing & (type_ids == _TYPE_IDS[target_type])
+        if single.any():
+            out[single] = _MULTI[target_type](arr[single][:, np.newaxis])
+            ready |= single
+    for j in np.flatnonzero(~ready).tolist():
+        geom = arr[j]
         i = j if indexes is None else int(indexes[j])
         fid = None if ids is None else ids[j]
         if missing[j]:
