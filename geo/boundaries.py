@@ -298,7 +298,6 @@ def import_boundaries(
 
             step("linking assets to the changed villages")
             report.link = link_assets(session).to_dict()
-    report.sort_issues()
     report.committed = True
     return report
 
@@ -512,6 +511,7 @@ def _refuse(plan: _Plan, report: ImportReport, area: _Area, reason: str, field_n
 
 def _finish_or_refuse(report: ImportReport, plan: _Plan, skip_invalid: bool) -> None:
     report.rejected = len(report.rejected_indexes())
+    report.sort_issues()
     if report.rejected and not skip_invalid:
         raise ImportRejected(
             f"{report.rejected} of {report.read} features refused; nothing was imported", report
