@@ -118,8 +118,13 @@ def dissolve(parts: list[Any]) -> Any:
     """
     polygons = []
     for polygon in shapely.get_parts(shapely.union_all(np.array(parts, dtype=object))):
-        holes = [r for r in polygon.interiors if shapely.Polygon(r).area >= SLIVER_HOLE_DEG2]
-        polygons.append(shapely.Polygon(polygon.exterior, holes))
+        count = shapely.get_num_interior_rings(polygon)
+        if count == 0:
+            polygons.append(polygon)
+            continue
+        holes = shapely.get_interior_ring(polygon, np.arange(count))
+        holes = holes[shapely.area(shapely.polygons(holes)) >= SLIVER_HOLE_DEG2]
+        polygons.append(shapely.polygons(shapely.get_exterior_ring(polygon), holes=holes))
     result = shapely.multipolygons(polygons)
     if not result.is_valid:
         result = shapely.multipolygons(shapely.get_parts(shapely.union_all(polygons)).tolist())
@@ -282,7 +287,7 @@ def import_boundaries(
             _finish_or_refuse(report, plan, skip_invalid)
             _compare_geometries(session, plan, list(plan.incoming.values()))
             step("dissolving parent areas the file does not carry")
-            _derive_parents(session, plan, gdf, report)
+            _derive_parents(session, plan, gdf, report, pool)
             pipeline.measure(list(plan.derived.values()))
             step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
             _write(session, plan, report, None)
@@ -307,9 +312,13 @@ CHUNK_SIZE = 1024
 the database early and memory stays flat, large enough that shapely's vectorised calls pay."""
 
 
+WORKERS = min(4, os.cpu_count() or 1)
+"""Threads validating chunks; GEOS releases the GIL, so each can use a core of its own."""
+
+
 @contextmanager
 def _workers() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="petadesa-validate") as pool:
         yield pool
 
 
@@ -326,7 +335,7 @@ class _Pipeline:
         self, pool: ThreadPoolExecutor, report: ImportReport, postgis: bool, areas: list[_Area]
     ) -> None:
         self.pool, self.report, self.postgis = pool, report, postgis
-        self.ahead = (pool._max_workers or 1) + 1  # noqa: SLF001 - the pool's own size
+        self.ahead = WORKERS + 1  # chunks in flight: one more than the workers, so none idles
         by_level: dict[Level, list[_Area]] = defaultdict(list)
         for area in areas:
             by_level[area.level].append(area)
@@ -580,12 +589,17 @@ def _needs_derivation(plan: _Plan, parent: str) -> bool:
 
 
 def _derive_parents(
-    session: Session, plan: _Plan, gdf: gpd.GeoDataFrame, report: ImportReport
+    session: Session,
+    plan: _Plan,
+    gdf: gpd.GeoDataFrame,
+    report: ImportReport,
+    pool: ThreadPoolExecutor,
 ) -> None:
     """Create or refresh, bottom-up, every ancestor the file does not carry, by dissolving children.
 
     Only ancestors of new or changed areas are dissolved again, so re-importing an unchanged
-    file does no geometry work.
+    file does no geometry work. The parents of one level are dissolved side by side by the
+    worker threads (GEOS releases the GIL).
     """
     geoms = {
         code: area.geom for code, area in plan.incoming.items() if code not in plan.same_geometry
@@ -610,9 +624,9 @@ def _derive_parents(
         children = _children_geometries(
             session, AREA_MODELS[LEVELS[LEVELS.index(level) + 1]], targets, fresh
         )
-        for code in targets:
+        dissolved = pool.map(dissolve, [children[code] for code in targets])
+        for code, geom in zip(targets, dissolved, strict=True):
             parts = children[code]
-            geom = dissolve(parts)
             name = plan.known_names.get(code) or _parent_name(gdf, level, code)
             plan.derived[code] = _Area(
                 code,
