@@ -277,11 +277,11 @@ def import_boundaries(
         # Validation starts in the worker threads now, while the codes are checked here.
         pipeline = _Pipeline(pool, report, is_postgis(session), list(plan.incoming.values()))
         step(f"checking {len(plan.incoming):,} codes")
+        pipeline.progress = step
         _check_codes(session, plan, report)
         if report.errors or skip_invalid or _may_derive(plan):
             # Every feature is validated before anything is written: refused features take
             # their dependants with them, and dissolved parents need valid children.
-            step(f"validating {len(plan.incoming):,} features")
             pipeline.drain()
             _drop_refused(plan)
             _finish_or_refuse(report, plan, skip_invalid)
@@ -346,6 +346,9 @@ class _Pipeline:
             for i in range(0, len(level_areas), CHUNK_SIZE)
         )
         self._window: deque[tuple[list[_Area], Future]] = deque()
+        self._total, self._done = len(areas), 0
+        self.progress: Progress = quiet
+        """Told how many areas are validated so far."""
         self._fill()
 
     def _fill(self) -> None:
@@ -358,6 +361,8 @@ class _Pipeline:
         issues = future.result()
         self._fill()
         self.report.issues.extend(issues)
+        self._done += len(chunk)
+        self.progress(f"{self._done:,} of {self._total:,} areas validated")
         return chunk
 
     def chunks(self, level: Level) -> Iterator[list[_Area]]:

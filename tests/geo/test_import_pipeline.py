@@ -102,10 +102,20 @@ def test_repairs_in_later_chunks_land_on_their_own_rows(registry, batu, writes):
     frame = batu.copy()
     frame.loc[17, "geometry"] = bad_inputs.bowtie(frame.geometry.iloc[17].representative_point())
     frame.attrs["label"] = "batu-bowtie"
+    steps: list[str] = []
 
-    report = import_boundaries(registry, frame)
+    report = import_boundaries(registry, frame, progress=steps.append)
 
     assert writes == [8, 8, 8]
+    assert steps == [
+        "reading",
+        "checking 24 codes",
+        "validating and writing 24 areas",
+        "8 of 24 areas validated",
+        "16 of 24 areas validated",
+        "24 of 24 areas validated",
+        "linking assets to the changed villages",
+    ]
     assert (report.inserted, report.rejected) == (24, 0)
     assert [(r.index, r.feature_id) for r in report.repaired] == [(17, frame.loc[17, "kode"])]
     with transaction(registry) as session:
