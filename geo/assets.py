@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Date, Engine, Float, func, select, tuple_
+from sqlalchemy import Date, Engine, Float, Text, and_, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -358,12 +359,7 @@ def _upsert(
 
 
 def _ids(session: Session, model: type[Asset], keys: list[tuple[str, str]]) -> list[int]:
-    out: list[int] = []
-    for start in range(0, len(keys), 2000):
-        chunk = keys[start : start + 2000]
-        key = tuple_(model.source, model.source_id)
-        out += session.scalars(select(model.id).where(key.in_(chunk)))
-    return out
+    return [row.id for row in _by_keys(session, model, [model.id], keys)]
 
 
 def _existing(
@@ -381,11 +377,41 @@ def _existing(
         *(getattr(model, f) for f in fields if f not in ("source", "source_id")),
         func.ST_AsBinary(model.geom).label("wkb"),
     ]
+    for row in _by_keys(session, model, cols, keys):
+        item = dict(row._mapping)
+        item["geom"] = shapely.from_wkb(bytes(item.pop("wkb")))
+        out[(item["source"], item["source_id"])] = item
+    return out
+
+
+def _by_keys(
+    session: Session, model: type[Asset], cols: list[Any], keys: list[tuple[str, str]]
+) -> list[Any]:
+    """Rows of ``model`` whose ``(source, source_id)`` is one of ``keys``.
+
+    PostGIS joins the keys as two arrays (``unnest``), through the unique index or a hash
+    join: one query, whatever their number. A list of row values (``(a, b) IN (...)``) made
+    PostgreSQL compare every row with every key: 200,000 new towers took 7 minutes to find.
+    SQLite probes its index for each row value of an ``IN`` list, so the GeoPackage keeps it.
+    """
+    if not keys:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = (
+            func.unnest(
+                bindparam("sources", [k[0] for k in keys], type_=ARRAY(Text)),
+                bindparam("source_ids", [k[1] for k in keys], type_=ARRAY(Text)),
+            )
+            .table_valued("source", "source_id")
+            .render_derived(name="wanted")
+        )
+        stmt = select(*cols).join(
+            wanted, and_(model.source == wanted.c.source, model.source_id == wanted.c.source_id)
+        )
+        return list(session.connection().execute(stmt))
+    out: list[Any] = []
     for start in range(0, len(keys), 2000):
         chunk = keys[start : start + 2000]
         stmt = select(*cols).where(tuple_(model.source, model.source_id).in_(chunk))
-        for row in session.execute(stmt).mappings():
-            item = dict(row)
-            item["geom"] = shapely.from_wkb(bytes(item.pop("wkb")))
-            out[(item["source"], item["source_id"])] = item
+        out += session.connection().execute(stmt)
     return out
