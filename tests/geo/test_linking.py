@@ -216,6 +216,57 @@ def test_ids_restrict_the_run(session):
     assert link_assets(session, ids={"tower": [b.id]}).layers["tower"] == LayerCounts(1, 1, 1, 0, 0)
 
 
+def _spy(monkeypatch, name):
+    """Record what ``linking.<name>`` answers."""
+    answers = []
+    real = getattr(linking, name)
+
+    def spy(*args):
+        answers.append(real(*args))
+        return answers[-1]
+
+    monkeypatch.setattr(linking, name, spy)
+    return answers
+
+
+def test_many_ids_let_the_villages_drive_and_link_alike(session, backend, monkeypatch):
+    monkeypatch.setattr(linking, "VILLAGES_DRIVE_MIN_IDS", 1)
+    drives = _spy(monkeypatch, "_villages_drive")
+    edge = tower(session, "edge", (EDGE_X, at(0, 0.5)[1]))
+    sliver = tower(session, "sliver", at(1.97, 0.5))
+    sea = tower(session, "sea", at(8, 0.5), claimed=BLABAK)
+    tower(session, "left alone", at(3.5, 0.5))
+    tower(session, "also left alone", at(0.5, 0.5))
+
+    report = link_assets(session, ids={"tower": [edge.id, sliver.id, sea.id]})
+
+    assert drives == [backend == "postgis"]  # 3 of 5 rows: a fair share, on PostGIS
+    assert codes(session, Tower) == {
+        "edge": TULUNGREJO,
+        "sliver": SUMBEROTO,
+        "sea": None,
+        "left alone": None,
+        "also left alone": None,
+    }
+    assert report.layers["tower"] == LayerCounts(3, 2, 2, 1, 1)
+    assert [o.id for o in report.outside] == [sea.id]
+    assert report.mismatched == [Mismatch("tower", sea.id, "sea", BLABAK, None)]
+
+
+def test_ids_of_every_row_link_the_layer_whole(session, monkeypatch):
+    monkeypatch.setattr(linking, "VILLAGES_DRIVE_MIN_IDS", 1)
+    whole = _spy(monkeypatch, "_is_whole_layer")
+    towers = [tower(session, "inside", at(0.5, 0.5)), tower(session, "sea", at(8, 0.5))]
+
+    report = link_assets(session, ids={"tower": [t.id for t in towers]})
+    partial = link_assets(session, ids={"tower": [towers[0].id]})
+
+    assert whole == [True, False]
+    assert codes(session, Tower) == {"inside": TULUNGREJO, "sea": None}
+    assert report.layers["tower"] == LayerCounts(2, 1, 1, 1, 0)
+    assert partial.layers["tower"] == LayerCounts(1, 1, 0, 0, 0)
+
+
 def test_listing_is_capped_but_counts_are_not(session):
     for i in range(3):
         tower(session, f"sea {i}", at(8 + i * 0.1, 0.5))
