@@ -15,8 +15,11 @@ from the villages into the asset table's GiST index, so each village boundary is
 (measured about 8x faster than probing the village index once per point, and faster than first
 splitting the villages with ``ST_Subdivide``); on GeoPackage an explicit bounding-box prefilter
 against the ``rtree_village_boundary`` virtual table, because SQLite never uses an R*Tree by
-itself. A layer with no rows in scope is skipped after one ``EXISTS``: every boundary import
-relinks all seven layers, and most are often empty.
+itself. With ``ids`` the assets are looked up one by one instead (a few new rows in a large
+layer), unless they are many and a fair share of the layer: then the villages drive the join
+again and keep the selected rows, and ids naming every row of the layer link it whole (an
+importer's first load). A layer with no rows in scope is skipped after one ``EXISTS``: every
+boundary import relinks all seven layers, and most are often empty.
 
 The winners go to a temporary table together with each asset's ``village_code`` as the join
 read it, so what changes is known without another pass over the layer; rows linked before and
