@@ -33,7 +33,7 @@ from geo.perf import gc_paused
 from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
-from geo.storage import changed_fields, insert_rows, same_geometry, update_rows
+from geo.storage import changed_fields, insert_rows, same_geometries, update_rows
 from geo.validation import clean_geometries, to_wgs84
 
 BASE_COLUMNS = {"id", "source", "created_at", "updated_at", "version", "village_code", "geom"}
@@ -219,6 +219,7 @@ def import_assets(
     origin = source_name or f"file:{Path(label).name}"
     rows = _build_rows(gdf, columns, geoms, defaults or {}, origin, layer, report)
     report.rejected = len(report.rejected_indexes())
+    report.sort_issues()
     if report.rejected and not skip_invalid:
         raise ImportRejected(
             f"{report.rejected} of {report.read} features refused; nothing was imported", report
@@ -253,17 +254,17 @@ def _build_rows(
     layer: str,
     report: ImportReport,
 ) -> list[dict[str, Any]]:
-    records = gdf.drop(columns=gdf.geometry.name).to_dict("records")
-    per_row_source = "source" in gdf.columns
+    typed, ok = _typed_columns(gdf, columns, defaults, layer, report)
+    sources = gdf["source"].tolist() if "source" in gdf.columns else None
     refused = report.rejected_indexes()  # e.g. placed outside Indonesia, while the geometry is fine
     seen: dict[tuple[str, str], int] = {}
     rows = []
-    for i, (record, geom) in enumerate(zip(records, geoms, strict=True)):
-        row = _typed_row(i, record, columns, defaults, layer, report)
-        if row is None or geom is None or i in refused:
+    for i, geom in enumerate(geoms):
+        if not ok[i] or geom is None or i in refused:
             continue
-        own_source = per_row_source and not _blank(record["source"])
-        row["source"] = str(record["source"]) if own_source else origin
+        row = {name: None if values is None else values[i] for name, values in typed.items()}
+        own = sources is not None and not _blank(sources[i])
+        row["source"] = str(sources[i]) if own else origin
         row["source_id"] = row.get("source_id") or _content_id(row.get("name"), geom)
         row["name"] = row.get("name") or row["source_id"]
         key = (row["source"], row["source_id"])
@@ -283,43 +284,67 @@ def _build_rows(
     return rows
 
 
-def _typed_row(
-    i: int,
-    record: dict[str, Any],
+_MISSING = object()
+
+
+def _typed_columns(
+    gdf: gpd.GeoDataFrame,
     columns: list[_Column],
     defaults: dict[str, str],
     layer: str,
     report: ImportReport,
-) -> dict[str, Any] | None:
-    row: dict[str, Any] = {}
-    ok = True
-    fid = _feature_id(record, columns)
+) -> tuple[dict[str, list[Any] | None], np.ndarray]:
+    """Typed values of each layer column (``None``: nobody fills it); the rows free of errors.
+
+    Column by column, each distinct value converted once: an operator name or a status repeats
+    on thousands of rows. Errors are reported cell by cell, as the file has them.
+    """
+    n = len(gdf)
+    ok = np.ones(n, dtype=bool)
+    fids = _feature_ids(gdf, columns)
+    typed: dict[str, list[Any] | None] = {}
     for column in columns:
-        value = record.get(column.source) if column.source else None
-        if _blank(value):
-            value = defaults.get(column.name)
-        if _blank(value):
-            row[column.name] = None
+        default = defaults.get(column.name)
+        if _blank(default):
+            default = None
+        raw = gdf[column.source].tolist() if column.source else [None] * n
+        if column.source is None and default is None:
+            typed[column.name] = None
             continue
-        try:
-            row[column.name] = _typed_value(column, value, layer)
-        except (ValueError, InvalidCode) as exc:
-            report.add(
-                Severity.ERROR,
-                f"{exc}",
-                index=i,
-                feature_id=fid,
-                field=column.source or column.name,
-            )
-            ok = False
-    return row if ok else None
+        values: list[Any] = [None] * n
+        converted: dict[tuple[type, Any], Any] = {}
+        for i, value in enumerate(raw):
+            if value is None or _blank(value):
+                value = default
+                if value is None:
+                    continue
+            key = (type(value), value)
+            result = converted.get(key, _MISSING)
+            if result is _MISSING:
+                try:
+                    result = _typed_value(column, value, layer)
+                except (ValueError, InvalidCode) as exc:
+                    report.add(
+                        Severity.ERROR,
+                        f"{exc}",
+                        index=i,
+                        feature_id=fids[i],
+                        field=column.source or column.name,
+                    )
+                    ok[i] = False
+                    continue
+                converted[key] = result
+            values[i] = result
+        typed[column.name] = values
+    return typed, ok
 
 
-def _feature_id(record: dict[str, Any], columns: list[_Column]) -> str | None:
-    """Return the feature's id in its file (whatever column holds it), for the report."""
+def _feature_ids(gdf: gpd.GeoDataFrame, columns: list[_Column]) -> list[str | None]:
+    """Each feature's id in its file (whatever column holds it), for the report."""
     source = next((c.source for c in columns if c.name == "source_id" and c.source), None)
-    value = record.get(source) if source else None
-    return None if _blank(value) else str(value)
+    if source is None:
+        return [None] * len(gdf)
+    return [None if _blank(v) else str(v) for v in gdf[source].tolist()]
 
 
 def _typed_value(column: _Column, value: Any, layer: str) -> Any:
@@ -341,16 +366,23 @@ def _upsert(
     """Insert new rows and update changed ones; returns the ids of the rows written."""
     fields = [c for c in rows[0] if c not in ("geom", "_index")] if rows else []
     existing = _existing(session, model, [(r["source"], r["source_id"]) for r in rows], fields)
-    inserts, updates = [], []
+    inserts, updates, kept = [], [], []
     for row in rows:
         clean = {k: v for k, v in row.items() if k != "_index"}
         old = existing.get((row["source"], row["source_id"]))
         if old is None:
             inserts.append(clean)
-        elif changed_fields(old, clean, fields) or not same_geometry(old["geom"], clean["geom"]):
+        elif changed_fields(old, clean, fields):
             updates.append({**clean, "id": old["id"], "version": old["version"]})
         else:
-            report.unchanged += 1
+            kept.append((clean, old))
+    if kept:  # same fields: compare the geometries, all at once
+        same = same_geometries([o["geom"] for _, o in kept], [c["geom"] for c, _ in kept])
+        for (clean, old), unchanged in zip(kept, same.tolist(), strict=True):
+            if unchanged:
+                report.unchanged += 1
+            else:
+                updates.append({**clean, "id": old["id"], "version": old["version"]})
     insert_rows(session, model, inserts, "geom")
     update_rows(session, model, updates, "geom")
     report.inserted, report.updated = len(inserts), len(updates)
@@ -377,9 +409,12 @@ def _existing(
         *(getattr(model, f) for f in fields if f not in ("source", "source_id")),
         func.ST_AsBinary(model.geom).label("wkb"),
     ]
-    for row in _by_keys(session, model, cols, keys):
-        item = dict(row._mapping)
-        item["geom"] = shapely.from_wkb(bytes(item.pop("wkb")))
+    found = _by_keys(session, model, cols, keys)
+    geoms = shapely.from_wkb([bytes(row.wkb) for row in found])
+    for row, geom in zip(found, geoms, strict=True):
+        item = row._asdict()
+        item["geom"] = geom
+        del item["wkb"]
         out[(item["source"], item["source_id"])] = item
     return out
 

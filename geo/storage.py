@@ -256,6 +256,15 @@ def same_geometry(a: Any, b: Any) -> bool:
     return bool(shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), tolerance=0))
 
 
+def same_geometries(a: Sequence[Any], b: Sequence[Any]) -> np.ndarray:
+    """Pairwise :func:`same_geometry` of two equally long sequences, in one vectorised pass."""
+    left = np.asarray(a, dtype=object)
+    right = np.asarray(b, dtype=object)
+    same = shapely.equals_exact(shapely.normalize(left), shapely.normalize(right), tolerance=0)
+    both_missing = shapely.is_missing(left) & shapely.is_missing(right)
+    return np.asarray(same, dtype=bool) | both_missing
+
+
 def changed_fields(
     existing: dict[str, Any], new: dict[str, Any], fields: Iterable[str]
 ) -> list[str]:

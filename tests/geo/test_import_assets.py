@@ -332,6 +332,34 @@ def test_type_errors_name_the_feature_and_the_field(engine, tmp_path):
     assert table_counts(engine) == before
 
 
+def test_every_row_with_a_repeated_bad_value_is_refused_and_good_repeats_are_typed(
+    engine, tmp_path
+):
+    """Values are converted once per distinct value; errors still go to every row having one."""
+    villages = load_sample_region(engine)
+    towers = sample_assets(villages)["tower"].head(6)
+    towers["technologies"] = ["6G", "lte", "6G", "LTE", "lte", "6G"]
+    towers["status"] = ["aktif", "aktif", "on air", "rencana", "aktif", "aktif"]
+    towers.to_file(tmp_path / "towers_repeats.geojson")
+
+    with pytest.raises(ImportRejected) as caught:
+        import_assets(engine, "tower", tmp_path / "towers_repeats.geojson")
+
+    report = caught.value.report
+    assert [(e.index, e.field) for e in report.errors] == [
+        (0, "technologies"),
+        (2, "technologies"),
+        (5, "technologies"),
+    ]
+    report = import_assets(engine, "tower", towers.iloc[[1, 3, 4]].copy())
+    with transaction(engine) as session:
+        stored = session.execute(
+            select(Tower.technologies, Tower.status).order_by(Tower.source_id)
+        ).all()
+    assert report.inserted == 3
+    assert stored == [("4G", "on-air"), ("4G", "planned"), ("4G", "on-air")]
+
+
 def test_thousands_of_new_towers_are_found_again_in_one_query(engine):
     """Upsert keys are looked up in one statement on PostGIS (two arrays joined), not a list
     of row values PostgreSQL compares with every row: re-reading 200,000 new towers took 7
