@@ -38,7 +38,7 @@ from geo.codes import (
 )
 from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
-from geo.models import AREA_MODELS, SRID, AdminArea, AreaCode
+from geo.models import AREA_MODELS, AdminArea, AreaCode
 from geo.perf import gc_paused
 from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Issue, Progress, Severity, quiet
@@ -46,6 +46,7 @@ from geo.settings import ImportSettings
 from geo.storage import (
     Inserter,
     changed_fields,
+    encode_geometries,
     is_postgis,
     read_geometries,
     same_geometry,
@@ -407,10 +408,7 @@ def _prepare(chunk: list[_Area], postgis: bool) -> list[Issue]:
 def _measure(areas: list[_Area], geoms: np.ndarray, postgis: bool) -> None:
     km2 = area_km2(geoms)
     labels = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    if postgis:
-        wkbs = shapely.to_wkb(shapely.set_srid(geoms, SRID), include_srid=True)
-    else:
-        wkbs = shapely.to_wkb(geoms)
+    wkbs = encode_geometries(geoms, postgis=postgis)
     for area, a_km2, (x, y), wkb in zip(areas, km2.tolist(), labels.tolist(), wkbs, strict=True):
         area.km2, area.label, area.wkb = a_km2, (x, y), wkb
 

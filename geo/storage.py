@@ -45,7 +45,7 @@ def read_geometries(session: Session, column: Any, key: Any, keys: Sequence[Any]
     return out
 
 
-def encode_geometries(session: Session, geoms: Sequence[Any] | np.ndarray) -> list[bytes]:
+def encode_geometries(geoms: Sequence[Any] | np.ndarray, *, postgis: bool) -> list[bytes]:
     """The bytes the backend's bulk writers take for these geometries.
 
     PostGIS's binary ``COPY`` reads EWKB, which carries the SRID; the GeoPackage takes plain
@@ -53,7 +53,7 @@ def encode_geometries(session: Session, geoms: Sequence[Any] | np.ndarray) -> li
     the GIL), so encoding can overlap the writing of the previous chunk.
     """
     geoms = np.asarray(geoms, dtype=object)
-    if is_postgis(session):
+    if postgis:
         return list(shapely.to_wkb(shapely.set_srid(geoms, SRID), include_srid=True))
     return list(shapely.to_wkb(geoms))
 
@@ -212,7 +212,7 @@ def insert_rows(
     """Insert rows, each with a shapely geometry under ``geom_column``, in one go."""
     if not rows:
         return
-    wkbs = encode_geometries(session, [row[geom_column] for row in rows])
+    wkbs = encode_geometries([row[geom_column] for row in rows], postgis=is_postgis(session))
     with Inserter(session, model, geom_column) as inserter:
         inserter.write([{**row, geom_column: wkb} for row, wkb in zip(rows, wkbs, strict=True)])
 
