@@ -209,11 +209,14 @@ class Inserter:
 def insert_rows(
     session: Session, model: type, rows: list[dict[str, Any]], geom_column: str
 ) -> None:
-    """Insert rows, each with a shapely geometry under ``geom_column``, in one go."""
+    """Insert rows, each with a shapely geometry under ``geom_column``, in one go.
+
+    A bulk load (see :class:`Inserter`) when there are many rows for the table's size.
+    """
     if not rows:
         return
     wkbs = encode_geometries([row[geom_column] for row in rows], postgis=is_postgis(session))
-    with Inserter(session, model, geom_column) as inserter:
+    with Inserter(session, model, geom_column, expected=len(rows)) as inserter:
         inserter.write([{**row, geom_column: wkb} for row, wkb in zip(rows, wkbs, strict=True)])
 
 
