@@ -31,7 +31,11 @@ def print_report(report: ImportReport, *, title: str) -> None:
     )
     console.print(table)
     if report.derived:
-        derived = ", ".join(f"{n} {level}" for level, n in report.derived.items())
+        plural = {"province": "provinces", "regency": "regencies", "district": "districts"}
+        derived = ", ".join(
+            f"{n:,} {level if n == 1 else plural.get(level, level)}"
+            for level, n in report.derived.items()
+        )
         console.print(f"parent areas dissolved from their children: {derived}")
     _print_issues("refused", report.errors, "red")
     _print_issues("repaired", report.repaired, "yellow")

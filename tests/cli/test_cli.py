@@ -186,10 +186,13 @@ def test_step_by_step_commands(database_url, engine, shared_data, tmp_path):
         "boundaries",
         "import",
         str(shared_data / "cahyadsn_wilayah_boundaries" / "desa_3579_kota_batu.geojson"),
-        "--json",
     )
     assert boundaries.exit_code == 0, boundaries.output
-    assert json.loads(boundaries.output)["inserted"] == 24
+    assert count_areas(engine) == {"province": 1, "regency": 1, "district": 3, "village": 24}
+    assert (
+        "parent areas dissolved from their children: 1 province, 1 regency, 3 districts"
+        in " ".join(boundaries.output.split())
+    )
     census = shared_data / "podes2024_kota_batu" / "podes2024_3579_desa_telekom_produk.csv"
     offices = invoke(
         database_url,
