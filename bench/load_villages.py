@@ -14,7 +14,9 @@ Contenders, each in its own process (so peak memory is its own) on a fresh datab
 
 Usage: ``python bench/load_villages.py --database-url postgresql://postgres@127.0.0.1:5432/postgres``
 (the server must allow CREATE DATABASE; ``scripts/postgis.sh start DIR`` gives one). Prints a
-table and writes ``bench/results/load_villages.json``.
+table and writes ``bench/results/load_villages.json``. With psutil (``pip install -e '.[bench]'``)
+and a local server it also reports the CPU seconds of client and server: the load is bound by
+the two cores' CPU, which says how far a contender is from its floor.
 """
 
 from __future__ import annotations
@@ -50,10 +52,71 @@ def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU seconds so far (all threads; or the waited-for children)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_s() -> float | None:
+    """CPU seconds used so far by the local PostgreSQL server (``None`` without psutil).
+
+    Live processes count their own time; a backend that has exited counts in the
+    postmaster's children time (the whole of it), so a difference of two readings is the
+    server's work in between, backends that came and went included.
+    """
+    try:
+        import psutil  # noqa: PLC0415 - the bench extra
+    except ImportError:
+        return None
+    total = 0.0
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if not (cmdline.startswith("postgres:") or "/bin/postgres " in cmdline):
+            continue
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+class CpuMeter:
+    """Client and server CPU seconds spent inside a ``with`` block."""
+
+    def __init__(self, who: int = resource.RUSAGE_SELF) -> None:
+        self.who = who
+
+    def __enter__(self) -> CpuMeter:
+        self.client0, self.server0 = cpu_s(self.who), server_cpu_s()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client = cpu_s(self.who) - self.client0
+        after = server_cpu_s()
+        self.server = None if after is None or self.server0 is None else after - self.server0
+
+    def as_dict(self) -> dict:
+        return {"client_cpu_s": self.client, "server_cpu_s": self.server}
+
+
 def run_ogr2ogr(url: str, makevalid: bool = False) -> dict:
     u = make_url(url)
     pg = f"PG:host={u.host} port={u.port} user={u.username} dbname={u.database}"
     start = time.perf_counter()
+    meter = CpuMeter(resource.RUSAGE_CHILDREN)
+    with meter:
+        _ogr2ogr(pg, makevalid)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_mb(resource.RUSAGE_CHILDREN),
+        **meter.as_dict(),
+    }
+
+
+def _ogr2ogr(pg: str, makevalid: bool) -> None:
     subprocess.run(
         [
             "ogr2ogr",
@@ -73,8 +136,6 @@ def run_ogr2ogr(url: str, makevalid: bool = False) -> dict:
         check=True,
         env={**os.environ, "PG_USE_COPY": "YES"},
     )
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mb": peak_mb(resource.RUSAGE_CHILDREN)}
 
 
 def run_to_postgis(url: str) -> dict:
@@ -82,9 +143,10 @@ def run_to_postgis(url: str) -> dict:
 
     engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
     start = time.perf_counter()
-    gdf = gpd.read_file(VILLAGES, layer="desa_35", engine="pyogrio")
-    gdf.to_postgis("village_gpd", engine, if_exists="replace")
-    return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb()}
+    with CpuMeter() as meter:
+        gdf = gpd.read_file(VILLAGES, layer="desa_35", engine="pyogrio")
+        gdf.to_postgis("village_gpd", engine, if_exists="replace")
+    return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), **meter.as_dict()}
 
 
 def run_petadesa(url: str, derive: bool) -> dict:
@@ -98,11 +160,13 @@ def run_petadesa(url: str, derive: bool) -> dict:
         for name in PARENTS:
             import_boundaries(engine, BOUNDARIES / name)
     start = time.perf_counter()
-    report = import_boundaries(engine, VILLAGES)
+    with CpuMeter() as meter:
+        report = import_boundaries(engine, VILLAGES)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
         "peak_mb": peak_mb(),
+        **meter.as_dict(),
         "counts": count_areas(engine),
         "repaired": len(report.repaired),
     }
@@ -159,12 +223,22 @@ def measure(name: str, admin_url: str, runs: int) -> dict:
         finally:
             drop_database(admin_url, db_name)
     seconds = [r["seconds"] for r in results]
+    cpu = {
+        key: statistics.median(r[key] for r in results)
+        for key in ("client_cpu_s", "server_cpu_s")
+        if all(r.get(key) is not None for r in results)
+    }
     return {
         "median_s": statistics.median(seconds),
+        **cpu,
         "min_s": min(seconds),
         "runs": seconds,
         "peak_mb": max(r["peak_mb"] for r in results),
-        **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")},
+        **{
+            k: v
+            for k, v in results[-1].items()
+            if k not in ("seconds", "peak_mb", "client_cpu_s", "server_cpu_s")
+        },
     }
 
 
@@ -189,12 +263,22 @@ def main() -> None:
         name: measure(name, args.database_url, args.runs) for name in (args.only or CONTENDERS)
     }
     base = table.get("ogr2ogr", {}).get("median_s")
-    print(f"{'contender':<17}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'x ogr2ogr':>11}")
+    print(
+        f"{'contender':<19}{'median s':>9}{'min s':>7}{'peak MiB':>9}{'x ogr2ogr':>10}"
+        f"{'client CPU s':>13}{'server CPU s':>13}"
+    )
     for name, row in table.items():
         ratio = f"{row['median_s'] / base:.2f}" if base else "-"
+        client = f"{row['client_cpu_s']:.2f}" if "client_cpu_s" in row else "-"
+        server = f"{row['server_cpu_s']:.2f}" if "server_cpu_s" in row else "-"
         print(
-            f"{name:<17}{row['median_s']:>10.2f}{row['min_s']:>9.2f}{row['peak_mb']:>10.0f}{ratio:>11}"
+            f"{name:<19}{row['median_s']:>9.2f}{row['min_s']:>7.2f}{row['peak_mb']:>9.0f}"
+            f"{ratio:>10}{client:>13}{server:>13}"
         )
+    print(
+        "CPU: medians of the timed part only; the server's is every PostgreSQL process on this "
+        "machine (psutil), so keep the server otherwise idle."
+    )
     out = Path(__file__).parent / "results" / "load_villages.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"villages": str(VILLAGES), "results": table}, indent=2))
