@@ -13,13 +13,17 @@ current village boundaries (``valid_to IS NULL``):
 The spatial join runs in the database with its spatial index: on PostGIS the planner drives it
 from the villages into the asset table's GiST index, so each village boundary is prepared once
 (measured about 8x faster than probing the village index once per point, and faster than first
-splitting the villages with ``ST_Subdivide``); on GeoPackage an explicit bounding-box prefilter
-against the ``rtree_village_boundary`` virtual table, because SQLite never uses an R*Tree by
-itself. With ``ids`` the assets are looked up one by one instead (a few new rows in a large
-layer), unless they are many and a fair share of the layer: then the villages drive the join
-again and keep the selected rows, and ids naming every row of the layer link it whole (an
-importer's first load). A layer with no rows in scope is skipped after one ``EXISTS``: every
-boundary import relinks all seven layers, and most are often empty.
+splitting the villages with ``ST_Subdivide``). On GeoPackage the same order goes through an
+explicit bounding-box prefilter against the layer's ``rtree_<layer>_geom`` virtual table
+(SQLite never uses an R*Tree by itself), and SpatiaLite reuses the boundary it prepared last
+(200,000 towers: 2.6 s instead of 8.2 s).
+
+With ``ids`` the assets are looked up one by one instead (a few new rows in a large layer; on
+GeoPackage through ``rtree_village_boundary``), unless they are many and a fair share of the
+layer: then the villages drive the join again and keep the selected rows, and ids naming every
+row of the layer link it whole (an importer's first load). A layer with no rows in scope is
+skipped after one ``EXISTS``: every boundary import relinks all seven layers, and most are
+often empty.
 
 The winners go to a temporary table together with each asset's ``village_code`` as the join
 read it, so what changes is known without another pass over the layer; rows linked before and
@@ -334,7 +338,7 @@ def _is_whole_layer(
 
 
 def _villages_drive(conn: Connection, model: type[Asset], selected: list[int] | None) -> bool:
-    """Whether villages drive the join into the layer's GiST index (PostGIS).
+    """Whether villages drive the join into the layer's spatial index (GiST, or R*Tree).
 
     Always for a whole layer. For selected rows too when they are many and a fair share of the
     layer (an importer linking the 200,000 towers it has just written: 4.1 s one village lookup
@@ -342,8 +346,6 @@ def _villages_drive(conn: Connection, model: type[Asset], selected: list[int] | 
     rows; a few new rows in a large layer are still looked up one by one. The layer is counted
     only as far as the decision needs.
     """
-    if not _is_postgis(conn):
-        return False
     if selected is None:
         return True
     wanted = len(set(selected))
@@ -417,6 +419,22 @@ def _candidates(
     """(id, code, current[, share]) for every asset and current village that intersect."""
     touches = func.ST_Intersects(Village.boundary, model.geom)
     current = model.village_code.label("current")
+    if villages_drive and not _is_postgis(conn):
+        # The same order on the GeoPackage, through the layer's R*Tree: SpatiaLite keeps the
+        # last boundary it prepared, so consecutive candidates of one village reuse it (200,000
+        # towers: 1.4 s of candidates instead of 6.9 s one village look-up per tower).
+        # "+ 0": the R*Tree can then not be entered by id, so SQLite cannot put the layer in
+        # the outer loop and scan every village for each row (5,000 towers took 93 s so).
+        rtree = _rtree(model.__tablename__, "geom")
+        joined = Village.__table__.join(rtree, _bbox_overlaps(rtree, Village.boundary))
+        joined = joined.join(model.__table__, and_(model.id == rtree.c.id + 0, touches))
+        if scope is not None:
+            joined = joined.join(scope, scope.c.id == model.id)
+        return (
+            select(model.id.label("id"), Village.code.label("code"), current, *_share(model))
+            .select_from(joined)
+            .where(Village.valid_to.is_(None))
+        )
     if villages_drive:
         # Villages drive the join into the asset GiST index, so each boundary is prepared once
         # and reused for all its candidates: ~8x faster than one village lookup per asset,
