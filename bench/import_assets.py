@@ -21,16 +21,13 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
+from benchlib import DEFAULT_URL, measure, peak_mb, print_table
 from sqlalchemy.engine import make_url
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -45,11 +42,6 @@ PARENTS = (
 RESULTS = Path(__file__).parent / "results"
 BBOX = (111.7, -8.2, 113.8, -7.3)
 CONTENDERS = ("ogr2ogr", "petadesa", "petadesa again")
-
-
-def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory in MiB (Linux reports KiB)."""
-    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def towers_csv(n: int, seed: int = 20261122) -> Path:
@@ -134,53 +126,11 @@ def child(name: str, url: str, csv: Path) -> None:
     print(json.dumps(result))
 
 
-def _admin(url: str):  # noqa: ANN202
-    return create_engine(
-        make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-
-
-def measure(name: str, admin_url: str, csv: Path, runs: int) -> dict:
-    results = []
-    for _ in range(runs):
-        db = f"bench_assets_{uuid.uuid4().hex[:8]}"
-        admin = _admin(admin_url)
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db}"'))
-        url = make_url(admin_url).set(database=db).render_as_string(hide_password=False)
-        with _admin(url).connect() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        try:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", name, "--database-url", url, str(csv)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-    seconds = [r["seconds"] for r in results]
-    return {
-        "median_s": statistics.median(seconds),
-        "min_s": min(seconds),
-        "runs": seconds,
-        "peak_mb": max(r["peak_mb"] for r in results),
-        **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")},
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "PETADESA_BENCH_POSTGIS_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--towers", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=CONTENDERS, action="append")
@@ -192,15 +142,10 @@ def main() -> None:
         return
     csv = towers_csv(args.towers)
     table = {
-        name: measure(name, args.database_url, csv, args.runs) for name in args.only or CONTENDERS
+        name: measure(__file__, name, args.database_url, args.runs, [str(csv)], "bench_assets")
+        for name in args.only or CONTENDERS
     }
-    base = table.get("ogr2ogr", {}).get("median_s")
-    print(f"{'contender':<17}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'x ogr2ogr':>11}")
-    for name, row in table.items():
-        ratio = f"{row['median_s'] / base:.2f}" if base else "-"
-        print(
-            f"{name:<17}{row['median_s']:>10.2f}{row['min_s']:>9.2f}{row['peak_mb']:>10.0f}{ratio:>11}"
-        )
+    print_table(table, "ogr2ogr")
     out = RESULTS / "import_assets.json"
     out.write_text(json.dumps({"towers": args.towers, "csv": str(csv), "results": table}, indent=2))
     print(f"written {out}")

@@ -25,14 +25,12 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from benchlib import DEFAULT_URL, CpuMeter, measure, peak_mb, print_table
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -45,60 +43,6 @@ PARENTS = (
     "kecamatan_35_jawa_timur.geojson",
 )
 CONTENDERS = ("ogr2ogr", "ogr2ogr-makevalid", "to_postgis", "petadesa", "petadesa+derive")
-
-
-def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory in MiB (Linux reports KiB)."""
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
-def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
-    """User + system CPU seconds so far (all threads; or the waited-for children)."""
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
-
-
-def server_cpu_s() -> float | None:
-    """CPU seconds used so far by the local PostgreSQL server (``None`` without psutil).
-
-    Live processes count their own time; a backend that has exited counts in the
-    postmaster's children time (the whole of it), so a difference of two readings is the
-    server's work in between, backends that came and went included.
-    """
-    try:
-        import psutil  # noqa: PLC0415 - the bench extra
-    except ImportError:
-        return None
-    total = 0.0
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if not (cmdline.startswith("postgres:") or "/bin/postgres " in cmdline):
-            continue
-        try:
-            times = proc.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
-
-
-class CpuMeter:
-    """Client and server CPU seconds spent inside a ``with`` block."""
-
-    def __init__(self, who: int = resource.RUSAGE_SELF) -> None:
-        self.who = who
-
-    def __enter__(self) -> CpuMeter:
-        self.client0, self.server0 = cpu_s(self.who), server_cpu_s()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client = cpu_s(self.who) - self.client0
-        after = server_cpu_s()
-        self.server = None if after is None or self.server0 is None else after - self.server0
-
-    def as_dict(self) -> dict:
-        return {"client_cpu_s": self.client, "server_cpu_s": self.server}
 
 
 def run_ogr2ogr(url: str, makevalid: bool = False) -> dict:
@@ -183,75 +127,11 @@ def child(name: str, url: str) -> None:
     print(json.dumps(result))
 
 
-def fresh_database(admin_url: str) -> tuple[str, str]:
-    """Create an empty PostGIS database; return its name and URL."""
-    name = f"bench_load_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    db = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg", database=name))
-    with db.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    db.dispose()
-    return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    admin = create_engine(
-        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def measure(name: str, admin_url: str, runs: int) -> dict:
-    results = []
-    for _ in range(runs):
-        db_name, url = fresh_database(admin_url)
-        try:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", name, "--database-url", url],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        finally:
-            drop_database(admin_url, db_name)
-    seconds = [r["seconds"] for r in results]
-    cpu = {
-        key: statistics.median(r[key] for r in results)
-        for key in ("client_cpu_s", "server_cpu_s")
-        if all(r.get(key) is not None for r in results)
-    }
-    return {
-        "median_s": statistics.median(seconds),
-        **cpu,
-        "min_s": min(seconds),
-        "runs": seconds,
-        "peak_mb": max(r["peak_mb"] for r in results),
-        **{
-            k: v
-            for k, v in results[-1].items()
-            if k not in ("seconds", "peak_mb", "client_cpu_s", "server_cpu_s")
-        },
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "PETADESA_BENCH_POSTGIS_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=CONTENDERS, action="append")
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
@@ -260,25 +140,10 @@ def main() -> None:
         child(args.child, args.database_url)
         return
     table = {
-        name: measure(name, args.database_url, args.runs) for name in (args.only or CONTENDERS)
+        name: measure(__file__, name, args.database_url, args.runs, stem="bench_load")
+        for name in (args.only or CONTENDERS)
     }
-    base = table.get("ogr2ogr", {}).get("median_s")
-    print(
-        f"{'contender':<19}{'median s':>9}{'min s':>7}{'peak MiB':>9}{'x ogr2ogr':>10}"
-        f"{'client CPU s':>13}{'server CPU s':>13}"
-    )
-    for name, row in table.items():
-        ratio = f"{row['median_s'] / base:.2f}" if base else "-"
-        client = f"{row['client_cpu_s']:.2f}" if "client_cpu_s" in row else "-"
-        server = f"{row['server_cpu_s']:.2f}" if "server_cpu_s" in row else "-"
-        print(
-            f"{name:<19}{row['median_s']:>9.2f}{row['min_s']:>7.2f}{row['peak_mb']:>9.0f}"
-            f"{ratio:>10}{client:>13}{server:>13}"
-        )
-    print(
-        "CPU: medians of the timed part only; the server's is every PostgreSQL process on this "
-        "machine (psutil), so keep the server otherwise idle."
-    )
+    print_table(table, "ogr2ogr")
     out = Path(__file__).parent / "results" / "load_villages.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"villages": str(VILLAGES), "results": table}, indent=2))

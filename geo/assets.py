@@ -33,7 +33,7 @@ from geo.perf import gc_paused
 from geo.readers import is_blank, read_features
 from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
-from geo.storage import changed_fields, insert_rows, same_geometries, update_rows
+from geo.storage import changed_fields, insert_rows, is_postgis, same_geometries, update_rows
 from geo.validation import clean_geometries, to_wgs84
 
 BASE_COLUMNS = {"id", "source", "created_at", "updated_at", "version", "village_code", "geom"}
@@ -431,7 +431,7 @@ def _by_keys(
     """
     if not keys:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgis(session):
         wanted = (
             func.unnest(
                 bindparam("sources", [k[0] for k in keys], type_=ARRAY(Text)),

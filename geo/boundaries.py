@@ -49,7 +49,7 @@ from geo.storage import (
     encode_geometries,
     is_postgis,
     read_geometries,
-    same_geometry,
+    same_geometries,
     update_rows,
 )
 from geo.validation import clean_geometries, to_wgs84
@@ -574,15 +574,16 @@ def _compare_geometries(session: Session, plan: _Plan, areas: list[_Area]) -> No
     by_level: dict[Level, list[_Area]] = defaultdict(list)
     for area in areas:
         if area.code in plan.existing:
-            by_level[level_of(area.code)].append(area)
-    for level, level_areas in by_level.items():
-        model = AREA_MODELS[level]
-        stored = read_geometries(
-            session, model.boundary, model.id, [plan.existing[a.code]["id"] for a in level_areas]
-        )
-        for area in level_areas:
-            if same_geometry(stored.get(plan.existing[area.code]["id"]), area.geom):
-                plan.same_geometry.add(area.code)
+            by_level[area.level].append(area)
+    for level_areas in by_level.values():
+        _mark_same(plan, level_areas, _stored_geometries(session, plan, level_areas))
+
+
+def _mark_same(plan: _Plan, areas: list[_Area], stored: dict[str, Any]) -> None:
+    """Note in ``plan.same_geometry`` the areas whose boundary equals the stored one."""
+    if areas:
+        same = same_geometries([stored.get(a.code) for a in areas], [a.geom for a in areas])
+        plan.same_geometry.update(a.code for a, s in zip(areas, same.tolist(), strict=True) if s)
 
 
 def _needs_derivation(plan: _Plan, parent: str) -> bool:
@@ -739,6 +740,9 @@ def _upsert_level(
     new = sum(1 for a in areas if a.code not in plan.existing)
     with Inserter(session, model, "boundary", expected=new) as inserter:
         for chunk in chunks:
+            if stored is not None:
+                mine = [a for a in chunk if not a.refused and a.code in plan.existing]
+                _mark_same(plan, mine, stored)
             inserts = []
             for area in chunk:
                 if area.refused or area.code not in plan.incoming and area.code not in plan.derived:
@@ -762,8 +766,6 @@ def _upsert_level(
                     inserts.append({**row, "boundary": area.wkb})
                     inserted.append(area.code)
                     continue
-                if stored is not None and same_geometry(stored.get(area.code), area.geom):
-                    plan.same_geometry.add(area.code)
                 if changed_fields(old, row, COMPARED) or area.code not in plan.same_geometry:
                     row.update(boundary=area.geom, id=old["id"], version=old["version"])
                     updates.append(row)

@@ -251,15 +251,21 @@ def _link_layer(
         report.layers[info.name] = LayerCounts()
         return
     scratch = MetaData()
-    scope = None if selected is None else _id_table(conn, scratch, selected)
-    if scope is not None and _is_whole_layer(conn, model, scope, selected):
-        scope, selected = None, None  # the same links, by the whole-layer path
+    scope, villages_drive = None, True
+    if selected is not None:
+        scope = _id_table(conn, scratch, selected)
+        wanted = len(set(selected))
+        rows = _layer_rows(conn, model, wanted)
+        if _is_whole_layer(conn, model, scope, wanted, rows):
+            scope = None  # the same links, by the whole-layer path
+        else:
+            villages_drive = _villages_drive(wanted, rows)
     if not _has_rows(conn, model, scope):
         # Every boundary import relinks all layers: an empty one costs this one query.
         report.layers[info.name] = LayerCounts()
         scratch.drop_all(conn)
         return
-    best, winners = _best_table(conn, scratch, model, scope, _villages_drive(conn, model, selected))
+    best, winners = _best_table(conn, scratch, model, scope, villages_drive)
     counts = LayerCounts(changed=_write_back(conn, model, best, winners, scope, count_as_edit))
     _count(conn, model, scope, counts)
     report.layers[info.name] = counts
@@ -317,45 +323,42 @@ VILLAGES_DRIVE_MIN_SHARE = 0.2
 """...and so are selected ids making up less than this share of their layer."""
 
 
-def _is_whole_layer(
-    conn: Connection, model: type[Asset], scope: Table, selected: list[int]
-) -> bool:
-    """True when the selected ids are every row of the layer (an importer's first load).
+def _layer_rows(conn: Connection, model: type[Asset], wanted: int) -> int | None:
+    """The layer's rows, counted only as far as the decisions on ``wanted`` ids need.
 
-    Checked only for many ids (two counts); the whole-layer path then links them without
-    looking each one up in the ids.
+    ``None`` when the ids are too few for those decisions to matter.
     """
-    wanted = len(set(selected))
     if wanted < VILLAGES_DRIVE_MIN_IDS:
-        return False
-    rows = conn.execute(
-        select(func.count()).select_from(select(model.id).limit(wanted + 1).subquery())
+        return None
+    enough = int(wanted / VILLAGES_DRIVE_MIN_SHARE) + 1
+    return conn.execute(
+        select(func.count()).select_from(select(model.id).limit(enough).subquery())
     ).scalar_one()
+
+
+def _is_whole_layer(
+    conn: Connection, model: type[Asset], scope: Table, wanted: int, rows: int | None
+) -> bool:
+    """True when the ``wanted`` selected ids are every row of the layer (an importer's load).
+
+    The whole-layer path then links them without looking each one up in the ids.
+    """
     if rows != wanted:
         return False
     present = select(func.count()).select_from(model).join(scope, scope.c.id == model.id)
     return conn.execute(present).scalar_one() == wanted
 
 
-def _villages_drive(conn: Connection, model: type[Asset], selected: list[int] | None) -> bool:
+def _villages_drive(wanted: int, rows: int | None) -> bool:
     """Whether villages drive the join into the layer's spatial index (GiST, or R*Tree).
 
-    Always for a whole layer. For selected rows too when they are many and a fair share of the
-    layer (an importer linking the 200,000 towers it has just written: 4.1 s one village lookup
-    per tower, see ``bench``): each village then probes the layer once and keeps the selected
-    rows; a few new rows in a large layer are still looked up one by one. The layer is counted
-    only as far as the decision needs.
+    ``wanted`` selected rows of a layer of ``rows`` (as far as :func:`_layer_rows` counted). A
+    whole layer always goes that way. Selected rows too when they are many and a fair share
+    of the layer (an importer linking the 200,000 towers it has just written: 4.1 s one village
+    lookup per tower, see ``bench``): each village then probes the layer once and keeps the
+    selected rows; a few new rows in a large layer are still looked up one by one.
     """
-    if selected is None:
-        return True
-    wanted = len(set(selected))
-    if wanted < VILLAGES_DRIVE_MIN_IDS:
-        return False
-    enough = int(wanted / VILLAGES_DRIVE_MIN_SHARE) + 1
-    rows = conn.execute(
-        select(func.count()).select_from(select(model.id).limit(enough).subquery())
-    ).scalar_one()
-    return rows < enough
+    return rows is not None and rows < int(wanted / VILLAGES_DRIVE_MIN_SHARE) + 1
 
 
 def _best_table(

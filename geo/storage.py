@@ -252,15 +252,11 @@ def update_rows(
     session.execute(stmt, payload)
 
 
-def same_geometry(a: Any, b: Any) -> bool:
-    """True when two shapely geometries are identical once normalised."""
-    if a is None or b is None:
-        return a is b
-    return bool(shapely.equals_exact(shapely.normalize(a), shapely.normalize(b), tolerance=0))
-
-
 def same_geometries(a: Sequence[Any], b: Sequence[Any]) -> np.ndarray:
-    """Pairwise :func:`same_geometry` of two equally long sequences, in one vectorised pass."""
+    """Pairwise, whether two geometries are identical once normalised (two missing ones are).
+
+    Two equally long sequences, compared in one vectorised pass.
+    """
     left = np.asarray(a, dtype=object)
     right = np.asarray(b, dtype=object)
     same = shapely.equals_exact(shapely.normalize(left), shapely.normalize(right), tolerance=0)
