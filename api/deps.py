@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.errors import InvalidBBox
 from api.settings import ApiSettings
 from geo.codes import InvalidCode, Level, level_of, normalize_code
-from geo.models import ASSET_LAYERS
 from geo.queries import BBox
+from geo.store.models import ASSET_LAYERS
 
 CODE_MAX_LENGTH = 20
 """Longer than any Kemendagri code, dotted or not (``35.07.01.2001`` is 13 characters)."""
@@ -37,7 +37,7 @@ def get_settings(request: Request) -> ApiSettings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, from :func:`geo.db.session_factory`; closed afterwards."""
+    """One session per request, from :func:`geo.store.db.session_factory`; closed afterwards."""
     sessions: sessionmaker[Session] = request.app.state.sessions
     with sessions() as session:
         yield session

@@ -27,8 +27,8 @@ from api.routes import TAGS, api_router
 from api.routes.maps import ASSETS_PATH
 from api.schemas import Problem
 from api.settings import ApiSettings
-from geo.db import make_engine, session_factory
 from geo.settings import DatabaseSettings
+from geo.store.db import make_engine, session_factory
 from maps.assets import MapAssetsMissing, write_assets
 
 logger = logging.getLogger("petadesa.api")

@@ -93,9 +93,9 @@ def run_ogr2ogr(url: str, csv: Path) -> dict:
 
 
 def run_petadesa(url: str, csv: Path, again: bool) -> dict:
-    from geo.assets import import_assets  # noqa: PLC0415
-    from geo.boundaries import import_boundaries, import_code_list  # noqa: PLC0415
-    from geo.db import init_schema, make_engine  # noqa: PLC0415
+    from geo.ingest.assets import import_assets  # noqa: PLC0415
+    from geo.ingest.boundaries import import_boundaries, import_code_list  # noqa: PLC0415
+    from geo.store.db import init_schema, make_engine  # noqa: PLC0415
 
     engine = make_engine(url)
     init_schema(engine)

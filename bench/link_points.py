@@ -45,8 +45,8 @@ from sqlalchemy.engine import make_url
 import geopandas as gpd
 import shapely
 
-from geo.db import init_schema, make_engine, transaction
 from geo.linking import link_assets
+from geo.store.db import init_schema, make_engine, transaction
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
 VILLAGES = Path("/work/shared/data/cahyadsn_wilayah_boundaries/desa_35_jawa_timur.gpkg")

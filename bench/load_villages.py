@@ -94,8 +94,8 @@ def run_to_postgis(url: str) -> dict:
 
 
 def run_petadesa(url: str, derive: bool) -> dict:
-    from geo.boundaries import count_areas, import_boundaries, import_code_list  # noqa: PLC0415
-    from geo.db import init_schema, make_engine  # noqa: PLC0415
+    from geo.ingest.boundaries import count_areas, import_boundaries, import_code_list  # noqa: PLC0415
+    from geo.store.db import init_schema, make_engine  # noqa: PLC0415
 
     engine = make_engine(url)
     init_schema(engine)

@@ -59,7 +59,7 @@ class State:
     def engine(self) -> Engine:
         """The registry's engine, creating the schema on first use."""
         if self._engine is None:
-            from geo.db import init_schema, make_engine, schema_exists  # noqa: PLC0415
+            from geo.store.db import init_schema, make_engine, schema_exists  # noqa: PLC0415
 
             self._engine = make_engine(self.database)
             if not schema_exists(self._engine):
@@ -154,7 +154,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 @handle_errors
 def init() -> None:
     """Create the registry (or upgrade its schema) in the chosen database."""
-    from geo.db import init_schema  # noqa: PLC0415
+    from geo.store.db import init_schema  # noqa: PLC0415
     from geo.summary import describe_database  # noqa: PLC0415
 
     engine = current().engine()
@@ -174,7 +174,7 @@ def codes_import(
     as_json: JsonOption = False,
 ) -> None:
     """Load the official Kemendagri code list (names parent areas, refuses unknown codes)."""
-    from geo.boundaries import import_code_list  # noqa: PLC0415
+    from geo.ingest.boundaries import import_code_list  # noqa: PLC0415
 
     with console.status(f"loading code list {path.name}..."):
         report = import_code_list(current().engine(), path, prefix=prefix)
@@ -212,7 +212,7 @@ def boundaries_import(
     their children and named from the code list. One transaction: a refused feature means
     nothing is written, unless --skip-invalid.
     """
-    from geo.boundaries import import_boundaries  # noqa: PLC0415
+    from geo.ingest.boundaries import import_boundaries  # noqa: PLC0415
 
     with console.status(f"importing boundaries from {path.name}...") as status:
         report = import_boundaries(
@@ -250,7 +250,7 @@ def boundaries_fetch(
 
     Tries the cache, then --mirror, then the network; checks the checksum the project knows.
     """
-    from geo.sources.cahyadsn import fetch_regency, load_manifest  # noqa: PLC0415
+    from geo.ingest.sources.cahyadsn import fetch_regency, load_manifest  # noqa: PLC0415
 
     result = _fetch_with_progress(fetch_regency, regency, mirror)
     fetched = {
@@ -264,7 +264,7 @@ def boundaries_fetch(
         console.print(f"fetched {result.path} (from {result.origin}, sha256 {verified})")
     report = None
     if do_import:
-        from geo.boundaries import import_boundaries  # noqa: PLC0415
+        from geo.ingest.boundaries import import_boundaries  # noqa: PLC0415
 
         with console.status("importing...") as status:
             report = import_boundaries(
@@ -350,7 +350,7 @@ def assets_import(
     Columns are matched by name (Indonesian names too: nama, kategori, harga_tiket...);
     `petadesa assets layers` lists them. Re-importing the same file changes nothing.
     """
-    from geo.assets import import_assets  # noqa: PLC0415
+    from geo.ingest.assets import import_assets  # noqa: PLC0415
 
     with console.status(f"importing {layer_name} from {path.name}...") as status:
         report = import_assets(
@@ -377,8 +377,8 @@ def assets_layers() -> None:
     """List the asset layers and the columns a file can fill."""
     from rich.table import Table  # noqa: PLC0415
 
-    from geo.assets import layer_columns  # noqa: PLC0415
-    from geo.models import ASSET_LAYERS  # noqa: PLC0415
+    from geo.ingest.assets import layer_columns  # noqa: PLC0415
+    from geo.store.models import ASSET_LAYERS  # noqa: PLC0415
 
     table = Table("layer", "title", "geometry", "columns")
     for name, info in ASSET_LAYERS.items():
@@ -400,8 +400,8 @@ def link(
     as_json: JsonOption = False,
 ) -> None:
     """Link every asset to its village again (after boundaries changed)."""
-    from geo.db import transaction  # noqa: PLC0415
     from geo.linking import link_assets  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
 
     with (
         console.status("linking assets to villages..."),
@@ -473,7 +473,7 @@ def _render_registry_map(
     inline: bool = False,
     basemap: bool = False,
 ) -> Path:
-    from geo.db import transaction  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
     from maps import registry_map, save_map  # noqa: PLC0415
 
     with console.status("drawing the map..."), transaction(current().engine()) as session:

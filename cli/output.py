@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from geo.report import ImportReport, Severity
+from geo.ingest.report import ImportReport, Severity
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)

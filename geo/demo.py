@@ -16,16 +16,16 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from geo.assets import import_assets
-from geo.boundaries import import_boundaries, import_code_list
-from geo.db import transaction
 from geo.errors import SourceUnavailable
-from geo.models import ASSET_LAYERS
-from geo.report import ImportReport
-from geo.sample import sample_assets, sample_region
+from geo.ingest.assets import import_assets
+from geo.ingest.boundaries import import_boundaries, import_code_list
+from geo.ingest.report import ImportReport
+from geo.ingest.sources.cahyadsn import fetch_regency, load_manifest
+from geo.ingest.sources.codelist import fetch_code_list
+from geo.samples import sample_assets, sample_region
 from geo.settings import BoundarySourceSettings
-from geo.sources.cahyadsn import fetch_regency, load_manifest
-from geo.sources.codelist import fetch_code_list
+from geo.store.db import transaction
+from geo.store.models import ASSET_LAYERS
 
 DEFAULT_REGENCY = "35.07"
 

@@ -36,7 +36,7 @@ otherwise it adds an entry to every index of the layer, the GiST on ``geom`` inc
 ``village_code`` is indexed, link updates were never HOT: the write-back took 2.6 s of 3.4 s
 linking 196,091 of 1,000,000 points (``bench/link_points.py``). So:
 
-- asset tables keep room on their pages (fillfactor 80, :data:`geo.models.ASSET_FILLFACTOR`);
+- asset tables keep room on their pages (fillfactor 80, :data:`geo.store.models.ASSET_FILLFACTOR`);
 - a *bulk* write-back, changing at least :data:`BULK_MIN_ROWS` rows and
   :data:`BULK_MIN_SHARE` of the layer, drops the layer's ``village_code`` index first and
   builds it again afterwards, in the same transaction, with the name and definition the model
@@ -49,7 +49,7 @@ linking 196,091 of 1,000,000 points (``bench/link_points.py``). So:
   nobody reads the layer (QGIS, the API) until then. That is acceptable for a bulk relink (a
   boundary import, a large asset import), not for small incremental links, which keep the
   index and only take the ROW EXCLUSIVE lock that readers ignore. The lock is waited for at
-  most :data:`geo.db.BULK_LOCK_TIMEOUT`: when a reader holds the layer longer, the write-back
+  most :data:`geo.store.db.BULK_LOCK_TIMEOUT`: when a reader holds the layer longer, the write-back
   goes the incremental way instead of queueing every other reader behind it.
 - The rebuilt index sees HOT chains that older snapshots still read, so PostgreSQL marks it
   ``indcheckxmin``: the planner ignores it for the rest of this transaction, and uses it again
@@ -96,10 +96,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 import shapely
 
-from geo.db import local_settings, run_if_lock_granted
 from geo.errors import UnknownLayer
-from geo.models import ASSET_LAYERS, Asset, LayerInfo, Village, utcnow
 from geo.perf import gc_paused
+from geo.store.db import local_settings, run_if_lock_granted
+from geo.store.models import ASSET_LAYERS, Asset, LayerInfo, Village, utcnow
 
 MAX_LISTED = 1000
 """Default cap on the ``outside`` and ``mismatched`` entries listed per layer (counts are full)."""
@@ -577,10 +577,10 @@ def _drop_link_indexes(conn: Connection, model: type[Asset]) -> list[Index]:
     """Drop the layer's ``village_code`` index, so that the write-back updates are HOT.
 
     Dropping takes an ACCESS EXCLUSIVE lock on the layer until the transaction ends. It is
-    waited for at most :data:`geo.db.BULK_LOCK_TIMEOUT`, in a savepoint: when another transaction
-    holds the layer longer, or would deadlock with this one, nothing is dropped and the
-    write-back goes the incremental way, which readers do not block. Returns the dropped
-    indexes (as the models declare them), to be built again after the write-back.
+    waited for at most :data:`geo.store.db.BULK_LOCK_TIMEOUT`, in a savepoint: when another
+    transaction holds the layer longer, or would deadlock with this one, nothing is dropped
+    and the write-back goes the incremental way, which readers do not block. Returns the
+    dropped indexes (as the models declare them), to be built again after the write-back.
     """
     name = model.__tablename__
     present = [ix for ix in _link_indexes(model) if conn.dialect.has_index(conn, name, ix.name)]

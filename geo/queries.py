@@ -32,7 +32,7 @@ import shapely
 
 from geo.codes import InvalidCode, Level, level_of, normalize_code
 from geo.errors import AreaNotFound, UnknownLayer
-from geo.models import (
+from geo.store.models import (
     ASSET_LAYERS,
     SRID,
     AdminArea,

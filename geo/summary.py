@@ -9,8 +9,8 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from geo.codes import normalize_code
-from geo.db import is_geopackage, transaction
-from geo.models import AREA_MODELS, ASSET_LAYERS, Village
+from geo.store.db import is_geopackage, transaction
+from geo.store.models import AREA_MODELS, ASSET_LAYERS, Village
 
 SAMPLE = "sample"
 

@@ -2,14 +2,14 @@
 
 Official terms stay Indonesian in both languages (desa, kelurahan, kecamatan, kode wilayah):
 they are what the users write in their own documents. Layer titles come from
-:data:`geo.models.ASSET_LAYERS` (``title_id`` / ``title``) so a layer has one name everywhere.
+:data:`geo.store.models.ASSET_LAYERS` (``title_id`` / ``title``) so a layer has one name everywhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from geo.models import ASSET_LAYERS
+from geo.store.models import ASSET_LAYERS
 
 LANGUAGES = ("id", "en")
 

@@ -47,7 +47,7 @@ LAYER_SYMBOLS: dict[str, LayerSymbol] = {
     "product_site": LayerSymbol(OKABE_ITO["reddish_purple"], "#000000", "store"),
     "facility": LayerSymbol(OKABE_ITO["vermillion"], "#FFFFFF", "building-columns"),
 }
-"""One symbol per layer of :data:`geo.models.ASSET_LAYERS` (the fibre family shares a colour)."""
+"""One symbol per layer of :data:`geo.store.models.ASSET_LAYERS` (fibre shares a colour)."""
 
 FALLBACK_SYMBOL = LayerSymbol(OKABE_ITO["black"], "#FFFFFF", "location-dot")
 

@@ -40,7 +40,7 @@ import shapely
 from geo import queries
 from geo.codes import normalize_code
 from geo.errors import AreaNotFound
-from geo.models import ASSET_LAYERS
+from geo.store.models import ASSET_LAYERS
 from maps import palette
 from maps.assets import offline_map
 from maps.i18n import field_labels, layer_title, strings

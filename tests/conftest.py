@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from geo.db import init_schema, make_engine
+from geo.store.db import init_schema, make_engine
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BOUNDARIES = SHARED_DATA / "cahyadsn_wilayah_boundaries"

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import EngineDep
 from api.errors import RegistryUnavailable, problem_responses
 from api.schemas import Health
-from geo.db import is_geopackage, schema_exists
+from geo.store.db import is_geopackage, schema_exists
 
 router = APIRouter()
 

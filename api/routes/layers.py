@@ -16,7 +16,7 @@ from api.errors import problem_responses
 from api.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, asset_properties, feature_collection
 from api.schemas import AssetCollection, LayerDescription, LayerList, Link
 from geo import queries
-from geo.models import ASSET_LAYERS, LayerInfo
+from geo.store.models import ASSET_LAYERS, LayerInfo
 
 router = APIRouter()
 

@@ -17,7 +17,7 @@ from api.geojson import (
 )
 from api.schemas import VillageCollection, VillageDetail
 from geo import queries
-from geo.models import ASSET_LAYERS
+from geo.store.models import ASSET_LAYERS
 
 router = APIRouter()
 

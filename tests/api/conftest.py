@@ -29,8 +29,8 @@ with warnings.catch_warnings():
 
 from api.main import create_app
 from api.settings import ApiSettings
-from geo.db import make_engine
 from geo.demo import build_demo_registry
+from geo.store.db import make_engine
 
 BACKENDS = ("gpkg", "postgis")
 MALANG = "35.07"

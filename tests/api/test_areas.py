@@ -16,8 +16,8 @@ from api.schemas import (
     VillageDetail,
 )
 from geo import queries
-from geo.db import transaction
-from geo.models import ASSET_LAYERS
+from geo.store.db import transaction
+from geo.store.models import ASSET_LAYERS
 
 MALANG, DAMPIT, KELURAHAN_DAMPIT = "35.07", "35.07.05", "35.07.05.1007"
 GEOJSON = "application/geo+json"

@@ -22,7 +22,7 @@ from geo.errors import (
     UnknownLayer,
     UnreadableFile,
 )
-from geo.report import ImportReport, Severity
+from geo.ingest.report import ImportReport, Severity
 
 PROBLEM = "application/problem+json"
 

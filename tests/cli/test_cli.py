@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import EXIT_DATABASE, EXIT_REFUSED, app
-from geo.boundaries import count_areas
+from geo.ingest.boundaries import count_areas
 
 runner = CliRunner()
 
@@ -86,8 +86,8 @@ def test_quickstart_builds_kab_malang(database_url, engine, shared_data, tmp_pat
 def _villages_with_destination(engine) -> int:
     from sqlalchemy import func, select
 
-    from geo.db import transaction
-    from geo.models import Destination
+    from geo.store.db import transaction
+    from geo.store.models import Destination
 
     with transaction(engine) as session:
         return session.scalar(select(func.count(func.distinct(Destination.village_code))))

@@ -13,8 +13,8 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geo.codes import kind_of, level_of, parent_of
-from geo.models import AREA_MODELS, ASSET_LAYERS, AdminArea, Asset, utcnow
-from geo.storage import geom_from_wkb
+from geo.store.models import AREA_MODELS, ASSET_LAYERS, AdminArea, Asset, utcnow
+from geo.store.writes import geom_from_wkb
 
 LON0, LAT0 = 112.0, -8.0
 """South-west corner of the test grid (near Kab. Malang, so coordinates look real)."""

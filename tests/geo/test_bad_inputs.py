@@ -16,14 +16,14 @@ from sqlalchemy import Engine, func, select
 import geopandas as gpd
 import shapely
 
-from geo.assets import import_assets
-from geo.boundaries import count_areas, import_boundaries, import_code_list
-from geo.db import transaction
 from geo.errors import CRSProblem, FileTooLarge, ImportRejected, UnreadableFile
-from geo.models import ASSET_LAYERS, AreaCode, Destination, Facility, Village
-from geo.report import Severity
-from geo.sample import sample_assets, sample_region
+from geo.ingest.assets import import_assets
+from geo.ingest.boundaries import count_areas, import_boundaries, import_code_list
+from geo.ingest.report import Severity
+from geo.samples import sample_assets, sample_region
 from geo.settings import ImportSettings
+from geo.store.db import transaction
+from geo.store.models import ASSET_LAYERS, AreaCode, Destination, Facility, Village
 
 SEEDED = {
     "province": 1,

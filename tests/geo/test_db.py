@@ -10,12 +10,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
-from geo.db import MIGRATIONS_DIR, make_engine, upgrade_postgis
 from geo.errors import ConfigurationError
+from geo.store.db import MIGRATIONS_DIR, make_engine, upgrade_postgis
 
 CRASH_SCENARIO = """
 from sqlalchemy import text
-from geo.db import init_schema, make_engine
+from geo.store.db import init_schema, make_engine
 engine = make_engine("gpkg:///{path}")
 init_schema(engine)
 with engine.connect() as conn:

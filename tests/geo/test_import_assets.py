@@ -11,12 +11,12 @@ from sqlalchemy import Engine, event, func, select
 import geopandas as gpd
 import shapely
 
-from geo.assets import import_assets
-from geo.boundaries import count_areas, import_boundaries, import_code_list
-from geo.db import transaction
 from geo.errors import CRSProblem, ImportRejected
-from geo.models import ASSET_LAYERS, Asset, Destination, Facility, Tower, Village
-from geo.sample import SAMPLE_SOURCE, sample_assets, sample_region
+from geo.ingest.assets import import_assets
+from geo.ingest.boundaries import count_areas, import_boundaries, import_code_list
+from geo.samples import SAMPLE_SOURCE, sample_assets, sample_region
+from geo.store.db import transaction
+from geo.store.models import ASSET_LAYERS, Asset, Destination, Facility, Tower, Village
 
 PODES_CSV = "podes2024_kota_batu/podes2024_3579_desa_telekom_produk.csv"
 DAMPIT_GEOJSON = "wisatadampit2021/wisata_dampit_kab_malang.geojson"

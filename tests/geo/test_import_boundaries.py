@@ -16,12 +16,19 @@ import geopandas as gpd
 import shapely
 from pyproj import Geod
 
-from geo.boundaries import DERIVED, area_km2, count_areas, import_boundaries, import_code_list
-from geo.db import transaction
 from geo.errors import ImportRejected
-from geo.models import AREA_MODELS, AdminArea, AreaCode, District, Province, Regency, Village
-from geo.report import Severity
-from geo.sample import N_DISTRICTS, N_VILLAGES, SAMPLE_SOURCE, sample_region
+from geo.ingest.boundaries import (
+    DERIVED,
+    area_km2,
+    count_areas,
+    import_boundaries,
+    import_code_list,
+)
+from geo.ingest.report import Severity
+from geo.samples import SAMPLE_SOURCE, sample_region
+from geo.samples.region import N_DISTRICTS, N_VILLAGES
+from geo.store.db import transaction
+from geo.store.models import AREA_MODELS, AdminArea, AreaCode, District, Province, Regency, Village
 
 MALANG_GEOJSON = "desa_3507_kab_malang.geojson"
 MALANG_SQL = "raw/wilayah_boundaries_kel_35.07.sql"

@@ -18,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 import geopandas as gpd
 import shapely
 
-import geo.db as geo_db
-from geo import boundaries, storage
-from geo.boundaries import area_km2, count_areas, import_boundaries, import_code_list
-from geo.db import transaction
+import geo.store.db as geo_db
 from geo.errors import ImportRejected
-from geo.models import Village
-from geo.report import Severity
+from geo.ingest import boundaries
+from geo.ingest.boundaries import area_km2, count_areas, import_boundaries, import_code_list
+from geo.ingest.report import Severity
+from geo.store import writes as storage
+from geo.store.db import transaction
+from geo.store.models import Village
 
 BATU = "desa_3579_kota_batu.geojson"
 PARENTS = (

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from geoalchemy2.shape import from_shape
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point
 
-import geo.db as geo_db
+import geo.store.db as geo_db
 from geo import linking
 from geo.errors import UnknownLayer
 from geo.linking import LayerCounts, Mismatch, OutsideAsset, link_assets
-from geo.models import FibreRoute, Tower, Village
+from geo.store.models import FibreRoute, Tower, Village
 from tests.geo.helpers import (
     BLABAK,
     KEDUNGSALAM,

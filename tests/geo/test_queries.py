@@ -9,7 +9,7 @@ from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point
 from geo import queries
 from geo.codes import InvalidCode
 from geo.errors import AreaNotFound, UnknownLayer
-from geo.models import ASSET_LAYERS, Tower
+from geo.store.models import ASSET_LAYERS, Tower
 from tests.geo.helpers import (
     BLABAK,
     KEDUNGSALAM,

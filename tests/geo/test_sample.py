@@ -12,9 +12,9 @@ from geopandas.testing import assert_geodataframe_equal
 
 from geo.codes import kind_of, level_of, normalize_code, parent_of
 from geo.errors import CRSProblem
-from geo.models import ASSET_LAYERS
-from geo.sample import sample_assets, sample_region
-from geo.sources.codelist import CODE_LIST_COLUMNS
+from geo.ingest.sources.codelist import CODE_LIST_COLUMNS
+from geo.samples import sample_assets, sample_region
+from geo.store.models import ASSET_LAYERS
 
 VILLAGE_CODE = re.compile(r"^99\.01\.0[1-4]\.[12]\d{3}$")
 NOT_IN_A_FILE = {"id", "created_at", "updated_at", "version", "village_code", "geom"}

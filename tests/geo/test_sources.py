@@ -14,9 +14,9 @@ from geopandas.testing import assert_geoseries_equal
 
 from geo.codes import InvalidCode
 from geo.errors import SourceUnavailable, UnreadableFile
+from geo.ingest.sources import FetchResult, fetch_regency, read_code_list, read_upstream_sql
+from geo.ingest.sources.cahyadsn import MANIFEST_NAME, boundaries_data_dir, load_manifest, sha256_of
 from geo.settings import BoundarySourceSettings
-from geo.sources import FetchResult, fetch_regency, read_code_list, read_upstream_sql
-from geo.sources.cahyadsn import MANIFEST_NAME, boundaries_data_dir, load_manifest, sha256_of
 
 MALANG_FILE = "wilayah_boundaries_kel_35.07.sql"
 MALANG_SHA256 = "ee8e1dfa4a4aa571eaad100591cf3c278d26e839e5e9c379e9eff2829a335b7a"

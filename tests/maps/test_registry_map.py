@@ -20,9 +20,9 @@ import pytest
 from folium.plugins import Fullscreen, MarkerCluster
 
 from geo import queries
-from geo.db import transaction
 from geo.demo import build_demo_registry
-from geo.models import ASSET_LAYERS
+from geo.store.db import transaction
+from geo.store.models import ASSET_LAYERS
 from maps import MapAssetsMissing, UnknownMapAsset, registry_map, save_map
 from maps.assets import ASSETS_DIRNAME, CDN_ASSETS, REPO_ROOT, npm_packages, offline_map
 from maps.registry import VILLAGE_CLASS, FeatureTexts, asset_popup, village_popup

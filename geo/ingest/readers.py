@@ -1,7 +1,7 @@
 """Reading user files into GeoDataFrames: GeoJSON, GeoPackage, zipped Shapefile, KML, CSV.
 
 Readers only read; deciding what the coordinates mean (CRS, swapped axes) is
-:mod:`geo.validation`'s job. Every failure is an :class:`~geo.errors.UnreadableFile` or
+:mod:`geo.ingest.validation`'s job. Every failure is an :class:`~geo.errors.UnreadableFile` or
 :class:`~geo.errors.FileTooLarge` with a sentence a field worker can act on.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,29 @@ from geo.settings import ImportSettings
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".kml", ".shp", ".fgb"}
 LAT_NAMES = ("lat", "latitude", "lintang", "y", "kantor_desa_lat")
 LON_NAMES = ("lon", "lng", "long", "longitude", "bujur", "x", "kantor_desa_lon")
+
+
+Reader = Callable[..., gpd.GeoDataFrame]
+"""Reads one file: called as ``reader(path, layer=..., lat_field=..., lon_field=...)``."""
+
+
+@dataclass(frozen=True)
+class _Registered:
+    reader: Reader
+    description: str
+
+
+_READERS: dict[str, _Registered] = {}
+
+
+def register_reader(suffix: str, reader: Reader, description: str) -> None:
+    """Make :func:`read_features` read files ending in ``suffix`` with ``reader``.
+
+    For formats this module does not know itself, such as one upstream dataset's dump
+    (:mod:`geo.ingest.sources.cahyadsn` registers ``.sql``). ``description`` completes the
+    "use GeoJSON, GeoPackage, ..." sentence of an unsupported-format error.
+    """
+    _READERS[suffix.lower()] = _Registered(reader, description)
 
 
 def is_blank(value: object) -> bool:
@@ -77,14 +101,13 @@ def read_features(
         return read_csv_points(path, lat_field=lat_field, lon_field=lon_field)
     if suffix == ".zip":
         return _read_zipped_shapefile(path, layer)
-    if suffix == ".sql":
-        from geo.sources.cahyadsn import read_upstream_sql  # noqa: PLC0415
-
-        return read_upstream_sql(path)
+    if suffix in _READERS:
+        return _READERS[suffix].reader(path, layer=layer, lat_field=lat_field, lon_field=lon_field)
     if suffix not in VECTOR_SUFFIXES:
+        more = "".join(f", {r.description}" for r in _READERS.values())
         raise UnreadableFile(
             f"{path.name}: unsupported format {suffix or '(no extension)'}; use GeoJSON, "
-            "GeoPackage, a zipped Shapefile, KML, CSV with lat/lon columns, or the upstream .sql"
+            f"GeoPackage, a zipped Shapefile, KML, CSV with lat/lon columns{more}"
         )
     return _read_vector(path, path.name, layer, only_columns)
 

@@ -16,8 +16,9 @@ import pandas as pd
 
 from geo.codes import InvalidCode, kind_of, level_of, normalize_code, parent_of
 from geo.errors import UnreadableFile
+from geo.ingest.sources.download import download
+from geo.ingest.sources.sqldump import iter_insert_rows, load_text
 from geo.settings import BoundarySourceSettings
-from geo.sources.cahyadsn import _download, iter_insert_rows, load_text
 
 CODE_LIST_COLUMNS = ("code", "name", "level", "kind", "parent_code")
 CODE_LIST_TABLE = "wilayah"
@@ -157,5 +158,5 @@ def fetch_code_list(
                 return Path(folder) / name
     base = base_url or settings.base_url or UPSTREAM_URL.split("{commit}")[0]
     url = f"{base}{UPSTREAM_COMMIT}/db/wilayah.sql"
-    _download(url, cached, None, settings.timeout_s, None, "")
+    download(url, cached, None, settings.timeout_s, None, "")
     return cached

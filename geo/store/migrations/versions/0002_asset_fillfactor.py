@@ -30,7 +30,10 @@ ASSET_TABLES = (
     "facility",
 )
 FILLFACTOR = 80
-"""As ``geo.models.ASSET_FILLFACTOR`` when this revision was written (a migration keeps its own)."""
+"""As ``geo.store.models.ASSET_FILLFACTOR`` when this revision was written.
+
+A migration keeps its own copy: the model may change later.
+"""
 
 
 def upgrade() -> None:

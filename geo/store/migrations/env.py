@@ -5,7 +5,7 @@ from sqlalchemy import engine_from_config, pool
 
 from geoalchemy2 import alembic_helpers
 
-from geo.models import Base
+from geo.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

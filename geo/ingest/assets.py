@@ -26,15 +26,15 @@ import geopandas as gpd
 import shapely
 
 from geo.codes import InvalidCode, normalize_code
-from geo.db import transaction
 from geo.errors import ImportRejected, UnknownLayer
-from geo.models import ASSET_LAYERS, Asset
+from geo.ingest.readers import is_blank, read_features
+from geo.ingest.report import ImportReport, Progress, Severity, quiet
+from geo.ingest.validation import clean_geometries, to_wgs84
 from geo.perf import gc_paused
-from geo.readers import is_blank, read_features
-from geo.report import ImportReport, Progress, Severity, quiet
 from geo.settings import ImportSettings
-from geo.storage import changed_fields, insert_rows, is_postgis, same_geometries, update_rows
-from geo.validation import clean_geometries, to_wgs84
+from geo.store.db import transaction
+from geo.store.models import ASSET_LAYERS, Asset
+from geo.store.writes import changed_fields, insert_rows, is_postgis, same_geometries, update_rows
 
 BASE_COLUMNS = {"id", "source", "created_at", "updated_at", "version", "village_code", "geom"}
 ALIASES: dict[str, tuple[str, ...]] = {

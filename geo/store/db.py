@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
 
 from geo.errors import ConfigurationError
-from geo.models import Base
 from geo.settings import DatabaseSettings
+from geo.store.models import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

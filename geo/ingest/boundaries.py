@@ -36,14 +36,15 @@ from geo.codes import (
     normalize_code,
     parent_of,
 )
-from geo.db import transaction
 from geo.errors import ImportRejected, UnreadableFile
-from geo.models import AREA_MODELS, AdminArea, AreaCode
+from geo.ingest.readers import is_blank, read_features
+from geo.ingest.report import ImportReport, Issue, Progress, Severity, quiet
+from geo.ingest.validation import clean_geometries, to_wgs84
 from geo.perf import gc_paused
-from geo.readers import is_blank, read_features
-from geo.report import ImportReport, Issue, Progress, Severity, quiet
 from geo.settings import ImportSettings
-from geo.storage import (
+from geo.store.db import transaction
+from geo.store.models import AREA_MODELS, AdminArea, AreaCode
+from geo.store.writes import (
     Inserter,
     changed_fields,
     encode_geometries,
@@ -52,7 +53,6 @@ from geo.storage import (
     same_geometries,
     update_rows,
 )
-from geo.validation import clean_geometries, to_wgs84
 
 CODE_FIELDS = ("code", "kode", "kode_wilayah", "kode_kemendagri", "kode_kemendagri_matched")
 NAME_FIELDS = ("name", "nama", "nama_desa", "namobj")
@@ -429,7 +429,7 @@ def _may_derive(plan: _Plan) -> bool:
 def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list[str]:
     """Provenance of each feature: its own ``source`` value, else the import's.
 
-    A per-feature ``source`` column wins, as in :func:`geo.assets.import_assets`: the sample
+    A per-feature ``source`` column wins, as in :func:`geo.ingest.assets.import_assets`: the sample
     regency's villages say ``sample`` and must stay labelled so in the registry.
     """
     origin = source_name or gdf.attrs.get("source_name") or f"file:{Path(label).name}"
@@ -792,7 +792,7 @@ def import_code_list(
     if isinstance(source, pd.DataFrame):
         frame = source
     else:
-        from geo.sources.codelist import read_code_list  # noqa: PLC0415
+        from geo.ingest.sources.codelist import read_code_list  # noqa: PLC0415
 
         frame = read_code_list(Path(source), prefix=prefix)
     label = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)

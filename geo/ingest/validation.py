@@ -1,6 +1,6 @@
 """What the coordinates of an imported file mean, and whether each geometry is usable.
 
-Two steps, both reporting into an :class:`~geo.report.ImportReport`:
+Two steps, both reporting into an :class:`~geo.ingest.report.ImportReport`:
 
 1. :func:`to_wgs84` settles the CRS. A file that names its CRS is transformed to EPSG:4326.
    A file that names none is accepted only when its coordinates are plainly longitude/latitude
@@ -23,7 +23,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geo.errors import CRSProblem
-from geo.report import ImportReport, Severity
+from geo.ingest.report import ImportReport, Severity
 
 # Generous envelope of Indonesia (Sabang to Merauke, Miangas to Rote), in degrees.
 LON_RANGE = (94.0, 141.5)

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 import shapely
 
-from geo.db import run_if_lock_granted
-from geo.models import SRID, utcnow
+from geo.store.db import run_if_lock_granted
+from geo.store.models import SRID, utcnow
 
 _WKB = "_wkb"
 
@@ -97,7 +97,7 @@ class Inserter:
     with one join cost less than keeping them up to date row by row (for the 8,494 Jawa Timur
     villages the server's CPU time falls by about a quarter). Dropping them takes an ACCESS
     EXCLUSIVE lock on the table until commit, so readers wait for the load; the lock is waited
-    for at most :data:`geo.db.BULK_LOCK_TIMEOUT`, else the rows go in the incremental way.
+    for at most :data:`geo.store.db.BULK_LOCK_TIMEOUT`, else the rows go in the incremental way.
     """
 
     def __init__(
