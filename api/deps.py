@@ -7,7 +7,7 @@ so that parsing and validation happen before the handler runs, the same way ever
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import InvalidBBox
 from api.settings import ApiSettings
-from geo.codes import InvalidCode, Level, level_of, normalize_code
+from geo.codes import InvalidCode, Level, code_pattern, level_of, normalize_code
 from geo.queries import BBox
 from geo.store.models import ASSET_LAYERS
 
@@ -56,10 +56,29 @@ def area_code(value: str, level: Level) -> str:
     return code
 
 
+def _documented_pattern(level: Level) -> Callable[[dict[str, Any]], None]:
+    """Put the level's :func:`~geo.codes.code_pattern` beside ``maxLength`` in the OpenAPI schema.
+
+    Documentation only (FastAPI hands ``json_schema_extra`` to pydantic, which calls it while
+    writing the schema, and checks nothing):
+    a code that does not match is refused by :func:`area_code`, once, as an ``invalid_code``
+    problem, not as a generic ``invalid_request``.
+    """
+    pattern = code_pattern(level)
+
+    def add(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):  # ``str | None``: the string branch
+            if branch.get("type") == "string":
+                branch["pattern"] = pattern
+
+    return add
+
+
 def _query_code(name: str, level: Level, example: str) -> Any:
     return Query(
         alias=name,
         max_length=CODE_MAX_LENGTH,
+        json_schema_extra=_documented_pattern(level),  # type: ignore[arg-type]
         examples=[example],
         description=f"Kemendagri code of a {level.value}, e.g. {example}",
     )
@@ -99,11 +118,22 @@ DistrictFilter = Annotated[str | None, Depends(district_filter)]
 VillageFilter = Annotated[str | None, Depends(village_filter)]
 
 
+def regency_code(
+    regency: Annotated[str, _query_code("regency", Level.REGENCY, "35.07")],
+) -> str:
+    """Read the required ``regency`` query parameter as a regency code, normalised (35.07)."""
+    return area_code(regency, Level.REGENCY)
+
+
+RegencyCode = Annotated[str, Depends(regency_code)]
+
+
 def village_code(
     code: Annotated[
         str,
         Path(
             max_length=CODE_MAX_LENGTH,
+            json_schema_extra=_documented_pattern(Level.VILLAGE),  # type: ignore[arg-type]
             examples=["35.07.05.1007"],
             description="Kemendagri code of a village (desa/kelurahan)",
         ),

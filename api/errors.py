@@ -37,6 +37,9 @@ from maps.assets import MapAssetsMissing
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:petadesa:problem:"
+MAX_INSTANCE_LENGTH = 200
+"""A longer request path is cut short in ``instance``, so that a problem never echoes a huge
+value back (``/villages/3333...``); every path the API serves is far shorter."""
 logger = logging.getLogger("petadesa.api")
 
 
@@ -113,10 +116,16 @@ def problem_response(
         "status": status,
         "detail": detail,
         "code": code,
-        "instance": instance,
+        "instance": _bounded(instance),
         **{name: value for name, value in members.items() if value is not None},
     }
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _bounded(instance: str) -> str:
+    if len(instance) <= MAX_INSTANCE_LENGTH:
+        return instance
+    return instance[:MAX_INSTANCE_LENGTH] + "..."
 
 
 def exception_problem(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,10 @@ from enum import StrEnum
 
 from geo.errors import PetadesaError
 
-_CODE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+# ASCII digits only: ``\d`` and ``str.isdigit`` also take Arabic-Indic, fullwidth... digits.
+_CODE = re.compile(r"^[0-9]{2}(\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?)?$")
+_WIDTHS = (2, 2, 2, 4)
+"""Digits per part, from the province down."""
 _NODOT_LENGTHS = {2: (2,), 4: (2, 2), 6: (2, 2, 2), 10: (2, 2, 2, 4)}
 
 
@@ -40,18 +43,38 @@ class InvalidCode(PetadesaError, ValueError):
 def normalize_code(value: object) -> str:
     """Return the dotted form of a Kemendagri code (``3507012001`` -> ``35.07.01.2001``).
 
-    Raises :class:`InvalidCode` for anything else.
+    Codes are ASCII: other Unicode digits (``٣٥.٠٧``, ``３５０７``) are refused too. Raises
+    :class:`InvalidCode` for anything else.
     """
     text = str(value).strip() if value is not None else ""
     if _CODE.match(text):
         return text
-    if text.isdigit() and len(text) in _NODOT_LENGTHS:
+    if text.isascii() and text.isdigit() and len(text) in _NODOT_LENGTHS:
         parts, pos = [], 0
         for width in _NODOT_LENGTHS[len(text)]:
             parts.append(text[pos : pos + width])
             pos += width
         return ".".join(parts)
-    raise InvalidCode(f"{text!r} is not a Kemendagri code (expected e.g. 35.07.01.2001)")
+    raise InvalidCode(f"{_shown(text)} is not a Kemendagri code (expected e.g. 35.07.01.2001)")
+
+
+def _shown(text: str, limit: int = 32) -> str:
+    """``repr`` of a refused value, cut short so that a huge input is not echoed back."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def code_pattern(level: Level) -> str:
+    r"""Regular expression of the codes of one level, dotted or not, in ASCII digits.
+
+    ``^([0-9]{2}\.[0-9]{2}|[0-9]{4})$`` for a regency: the forms :func:`normalize_code` accepts
+    for that level (it also strips surrounding blanks). ``[0-9]``, never ``\d``, which some
+    engines read as any Unicode digit; the same text in Python, JSON Schema and ECMAScript.
+    """
+    widths = _WIDTHS[: LEVELS.index(level) + 1]
+    if len(widths) == 1:
+        return f"^[0-9]{{{widths[0]}}}$"
+    dotted = r"\.".join(f"[0-9]{{{width}}}" for width in widths)
+    return f"^({dotted}|[0-9]{{{sum(widths)}}})$"
 
 
 def level_of(code: str) -> Level:

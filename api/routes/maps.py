@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import DistrictFilter, SessionDep
+from api.deps import DistrictFilter, RegencyCode, SessionDep
 from api.errors import InvalidParameter, problem_responses
 from maps import registry_map, render_html
 
@@ -27,11 +27,12 @@ router = APIRouter()
 )
 def get_registry_map(
     session: SessionDep,
-    regency: Annotated[str, Query(description="Regency code, e.g. 35.07", examples=["35.07"])],
+    regency: RegencyCode,
     district: DistrictFilter,
     lang: Annotated[Literal["id", "en"], Query(description="Bahasa Indonesia or English")] = "id",
 ) -> HTMLResponse:
     """Villages of the regency coloured by their assets, asset layers, legend; works offline."""
+    # Both codes arrive normalised (3507 -> 35.07), so the prefix check compares like with like.
     if district is not None and not district.startswith(f"{regency}."):
         raise InvalidParameter(f"district {district} is not in regency {regency}")
     fmap = registry_map(session, regency=regency, district=district, lang=lang)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from api.deps import CODE_MAX_LENGTH
 from api.main import create_app
 from api.server import worker_environment
 from api.settings import ApiSettings
+from geo.codes import Level, code_pattern
 from geo.errors import ConfigurationError
 
 OPERATIONS = {
@@ -146,3 +150,59 @@ def test_openapi_documents_media_types(client):
         "$ref": "#/components/schemas/VillageDetail"
     }
     assert set(detail["404"]["content"]) == {"application/problem+json"}
+
+
+CODE_PARAMETERS = {
+    "province": Level.PROVINCE,
+    "regency": Level.REGENCY,
+    "district": Level.DISTRICT,
+    "village": Level.VILLAGE,
+    "code": Level.VILLAGE,
+}
+ARABIC_INDIC = str.maketrans(
+    "0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+)
+
+
+def _string_schema(schema: dict) -> dict:
+    """The schema of the string itself; a ``str | None`` parameter is ``anyOf`` string, null."""
+    if schema.get("type") == "string":
+        return schema
+    (branch,) = [b for b in schema.get("anyOf", []) if b.get("type") == "string"]
+    return branch
+
+
+def test_openapi_code_parameters_have_a_pattern_and_a_max_length(client):
+    document = client.get("/openapi.json").json()
+    found = set()
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                level = CODE_PARAMETERS.get(parameter["name"])
+                if level is None:
+                    continue
+                found.add((path, parameter["in"], parameter["name"]))
+                schema = _string_schema(parameter["schema"])
+                assert schema["maxLength"] == CODE_MAX_LENGTH
+                pattern = schema["pattern"]
+                assert pattern == code_pattern(level)
+                assert "\\d" not in pattern  # [0-9]: \d may be any Unicode digit
+                (example,) = parameter["schema"]["examples"]
+                assert re.fullmatch(pattern, example)
+                assert re.fullmatch(pattern, example.replace(".", ""))
+                assert not re.fullmatch(pattern, example.translate(ARABIC_INDIC))
+    assert found == {
+        ("/summary", "query", "regency"),
+        ("/regencies", "query", "province"),
+        ("/districts", "query", "regency"),
+        ("/villages", "query", "regency"),
+        ("/villages", "query", "district"),
+        ("/villages/{code}", "path", "code"),
+        ("/villages-without/{layer}", "query", "regency"),
+        ("/villages-without/{layer}", "query", "district"),
+        ("/layers/{layer}/items", "query", "village"),
+        ("/layers/{layer}/items", "query", "district"),
+        ("/layers/{layer}/items", "query", "regency"),
+        ("/maps/registry", "query", "regency"),
+        ("/maps/registry", "query", "district"),
+    }

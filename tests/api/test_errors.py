@@ -46,7 +46,16 @@ def test_unknown_village_is_a_404(client):
 
 
 @pytest.mark.parametrize(
-    "code", ["abc", "35.07.05", "35", "35.07.05.10071", "3507051007x", "35.07.05.1OO7"]
+    "code",
+    [
+        "abc",
+        "35.07.05",
+        "35",
+        "35.07.05.10071",
+        "3507051007x",
+        "35.07.05.1OO7",
+        "\uff13\uff15.\uff10\uff17.\uff10\uff15.\uff11\uff10\uff10\uff17",  # fullwidth
+    ],
 )
 def test_malformed_village_code_is_a_400(client, code):
     problem_of(client.get(f"/villages/{code}"), 400, "invalid_code")
@@ -66,6 +75,57 @@ def test_overlong_parameter_is_a_400_with_the_field(client):
         client.get("/villages", params={"regency": "3" * 21}), 400, "invalid_request"
     )
     assert [error.loc for error in problem.errors] == [["query", "regency"]]
+
+
+# Kemendagri codes are ASCII; \d and str.isdigit() would take these for 35.07.
+NON_ASCII_MALANG = {
+    "arabic-indic": "\u0663\u0665.\u0660\u0667",  # ٣٥.٠٧
+    "fullwidth": "\uff13\uff15.\uff10\uff17",  # ３５.０７
+    "fullwidth-undotted": "\uff13\uff15\uff10\uff17",  # ３５０７
+}
+
+
+@pytest.mark.parametrize("path", ["/villages", "/summary", "/districts", "/maps/registry"])
+@pytest.mark.parametrize("regency", NON_ASCII_MALANG.values(), ids=NON_ASCII_MALANG.keys())
+def test_non_ascii_digits_are_an_invalid_code(client, path, regency):
+    problem = problem_of(client.get(path, params={"regency": regency}), 400, "invalid_code")
+    assert problem.detail == f"{regency!r} is not a Kemendagri code (expected e.g. 35.07.01.2001)"
+    assert problem.instance == path
+
+
+HUGE = "3" * 10_000
+
+
+@pytest.mark.parametrize(
+    "url, loc",
+    [
+        ("/villages?regency=", ["query", "regency"]),
+        ("/summary?regency=", ["query", "regency"]),
+        ("/districts?regency=", ["query", "regency"]),
+        ("/regencies?province=", ["query", "province"]),
+        ("/villages?district=", ["query", "district"]),
+        ("/layers/destination/items?village=", ["query", "village"]),
+        ("/villages-without/destination?regency=", ["query", "regency"]),
+        ("/maps/registry?regency=", ["query", "regency"]),
+        ("/maps/registry?regency=35.07&district=", ["query", "district"]),
+    ],
+)
+def test_a_huge_code_is_refused_without_being_echoed(client, url, loc):
+    response = client.get(url + HUGE)
+    problem = problem_of(response, 400, "invalid_request")
+    assert [error.loc for error in problem.errors] == [loc]
+    assert problem.detail == f"{'.'.join(loc)}: String should have at most 20 characters"
+    assert len(response.content) < 1000
+    assert "3" * 21 not in response.text
+
+
+def test_a_huge_path_is_cut_short_in_the_instance(client):
+    response = client.get("/villages/" + HUGE)
+    problem = problem_of(response, 400, "invalid_request")
+    assert [error.loc for error in problem.errors] == [["path", "code"]]
+    assert problem.instance == "/villages/" + "3" * 190 + "..."
+    assert len(response.content) < 1000
+    assert HUGE[:201] not in response.text
 
 
 def test_unknown_path_and_method(client):
