@@ -196,7 +196,9 @@ def boundaries_import(
         str | None, typer.Option(help="Column holding the Kemendagri code.")
     ] = None,
     name_field: Annotated[str | None, typer.Option(help="Column holding the area's name.")] = None,
-    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    file_layer: Annotated[
+        str | None, typer.Option("--layer", help="Layer of a multi-layer file.")
+    ] = None,
     crs: Annotated[
         str | None, typer.Option(help="CRS of a file that names none, e.g. EPSG:32749.")
     ] = None,
@@ -220,7 +222,7 @@ def boundaries_import(
             path,
             code_field=code_field,
             name_field=name_field,
-            layer=layer,
+            file_layer=file_layer,
             assume_crs=crs,
             source_name=source,
             skip_invalid=skip_invalid,
@@ -317,7 +319,7 @@ def _parse_pairs(pairs: list[str] | None, option: str) -> dict[str, str]:
 @assets_app.command("import")
 @handle_errors
 def assets_import(
-    layer_name: Annotated[
+    layer: Annotated[
         str,
         typer.Argument(
             metavar="LAYER",
@@ -335,7 +337,9 @@ def assets_import(
     ] = None,
     lat_field: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
     lon_field: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
-    layer: Annotated[str | None, typer.Option(help="Layer of a multi-layer file.")] = None,
+    file_layer: Annotated[
+        str | None, typer.Option("--layer", help="Layer of a multi-layer file.")
+    ] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of a file that names none.")] = None,
     source: Annotated[
         str | None, typer.Option(help="Provenance; with the id, the key for re-imports.")
@@ -352,24 +356,22 @@ def assets_import(
     """
     from geo.ingest.assets import import_assets  # noqa: PLC0415
 
-    with console.status(f"importing {layer_name} from {path.name}...") as status:
+    with console.status(f"importing {layer} from {path.name}...") as status:
         report = import_assets(
             current().engine(),
-            layer_name,
+            layer,
             path,
             field_map=_parse_pairs(map_fields, "--map"),
             defaults=_parse_pairs(set_values, "--set"),
             lat_field=lat_field,
             lon_field=lon_field,
-            layer_name=layer,
+            file_layer=file_layer,
             assume_crs=crs,
             source_name=source,
             skip_invalid=skip_invalid,
             progress=_status_step(status, path.name),
         )
-    print_json(report.to_dict()) if as_json else print_report(
-        report, title=f"{layer_name} {path.name}"
-    )
+    print_json(report.to_dict()) if as_json else print_report(report, title=f"{layer} {path.name}")
 
 
 @assets_app.command("layers")

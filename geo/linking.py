@@ -49,8 +49,8 @@ linking 196,091 of 1,000,000 points (``bench/link_points.py``). So:
   nobody reads the layer (QGIS, the API) until then. That is acceptable for a bulk relink (a
   boundary import, a large asset import), not for small incremental links, which keep the
   index and only take the ROW EXCLUSIVE lock that readers ignore. The lock is waited for at
-  most :data:`geo.store.db.BULK_LOCK_TIMEOUT`: when a reader holds the layer longer, the write-back
-  goes the incremental way instead of queueing every other reader behind it.
+  most :data:`geo.store.backend.BULK_LOCK_TIMEOUT`: when a reader holds the layer longer, the
+  write-back goes the incremental way instead of queueing every other reader behind it.
 - The rebuilt index sees HOT chains that older snapshots still read, so PostgreSQL marks it
   ``indcheckxmin``: the planner ignores it for the rest of this transaction, and uses it again
   once the transactions older than the commit are gone.
@@ -70,42 +70,30 @@ from sqlalchemy import (
     Column,
     Connection,
     Index,
-    Integer,
     LargeBinary,
     MetaData,
     Select,
     Table,
     Text,
     and_,
-    bindparam,
-    cast,
-    column,
     exists,
     func,
     insert,
     null,
     select,
-    table,
-    true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import DropIndex
 from sqlalchemy.sql.elements import ColumnElement
 
 import shapely
 
-from geo.errors import UnknownLayer
 from geo.perf import gc_paused
-from geo.store.db import local_settings, run_if_lock_granted
-from geo.store.models import ASSET_LAYERS, Asset, LayerInfo, Village, utcnow
+from geo.store.backend import backend_of
+from geo.store.models import ASSET_LAYERS, Asset, LayerInfo, Village, asset_layer, utcnow
 
 MAX_LISTED = 1000
 """Default cap on the ``outside`` and ``mismatched`` entries listed per layer (counts are full)."""
-
-_POSTGIS_SETTINGS = {"jit": "off", "work_mem": "64MB"}
-"""The join's cost estimate is huge, so JIT would spend ~0.5 s compiling; a larger hash fits."""
 
 BULK_MIN_ROWS = 20_000
 """A write-back changing fewer rows than this always goes the incremental way."""
@@ -115,11 +103,6 @@ BULK_MIN_SHARE = 0.05
 
 _ROWCOUNT = {"preserve_rowcount": True}
 """SQLAlchemy keeps the row count of an ``INSERT ... SELECT`` only when asked."""
-
-_WRITE_BACK_PLAN = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
-"""Apply the links row by row through the primary key, in id order (so in heap order for a
-loaded table): measured ~20% faster on 196,000 of 1,000,000 rows than hashing the whole table,
-and the only sensible plan when ``ids`` restricts the run."""
 
 
 @dataclass
@@ -201,7 +184,7 @@ def link_assets(
     session.flush()
     conn = session.connection()
     report = LinkReport(max_listed=max_listed)
-    with local_settings(conn, _POSTGIS_SETTINGS):
+    with backend_of(conn).tuned_for_bulk_joins(conn):
         for info in infos:
             selected = None if ids is None else ids.get(info.name)
             _link_layer(conn, info, selected, report, count_as_edit)
@@ -215,16 +198,8 @@ def _resolve_layers(
     if isinstance(layers, str):  # one name, not its letters
         layers = [layers]
     names = list(layers) if layers is not None else list(ids or ASSET_LAYERS)
-    unknown = sorted({*names, *(ids or {})} - ASSET_LAYERS.keys())
-    if unknown:
-        raise UnknownLayer(
-            f"unknown asset layer(s) {', '.join(unknown)}; known: {', '.join(ASSET_LAYERS)}"
-        )
-    return [ASSET_LAYERS[name] for name in dict.fromkeys(names)]
-
-
-def _is_postgis(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
+    infos = {name: asset_layer(name) for name in [*names, *(ids or {})]}
+    return [infos[name] for name in dict.fromkeys(names)]
 
 
 def _expire_links(session: Session, models: set[type[Asset]]) -> None:
@@ -288,31 +263,12 @@ def _temp_table(scratch: MetaData, stem: str, *columns: Column) -> Table:
     return Table(name, scratch, *columns, prefixes=["TEMPORARY"])
 
 
-def _id_column(conn: Connection) -> Column:
-    """Make the id column of a temporary table.
-
-    SQLite needs it as the rowid to join quickly; PostgreSQL hashes instead, so an index
-    there would only cost time to build.
-    """
-    return Column("id", Integer, primary_key=not _is_postgis(conn), autoincrement=False)
-
-
 def _id_table(conn: Connection, scratch: MetaData, selected: list[int]) -> Table:
-    """Put the ids to link in a temporary table (any number, on both backends).
-
-    PostgreSQL takes them as one array in one statement (200,000 ids: ~0.1 s instead of 2.2 s
-    as an ``executemany``); SQLite has no arrays.
-    """
-    ids = _temp_table(scratch, "ids", _id_column(conn))
+    """Put the ids to link in a temporary table (any number, on both backends)."""
+    backend = backend_of(conn)
+    ids = _temp_table(scratch, "ids", backend.temp_id_column())
     ids.create(conn)
-    unique = sorted({int(i) for i in selected})
-    if not unique:
-        return ids
-    if _is_postgis(conn):
-        unnested = select(func.unnest(bindparam("ids", unique, type_=ARRAY(Integer))))
-        conn.execute(insert(ids).from_select(["id"], unnested))
-    else:
-        conn.execute(insert(ids), [{"id": i} for i in unique])
+    backend.fill_ids(conn, ids, sorted({int(i) for i in selected}))
     return ids
 
 
@@ -374,7 +330,11 @@ def _best_table(
     what changes without another look at the layer.
     """
     best = _temp_table(
-        scratch, "link", _id_column(conn), Column("code", Text), Column("current", Text)
+        scratch,
+        "link",
+        backend_of(conn).temp_id_column(),
+        Column("code", Text),
+        Column("current", Text),
     )
     best.create(conn)
     columns = ["id", "code", "current"]
@@ -419,77 +379,39 @@ def _share(model: type[Asset]) -> list[ColumnElement[float]]:
 def _candidates(
     conn: Connection, model: type[Asset], scope: Table | None, villages_drive: bool
 ) -> Select:
-    """(id, code, current[, share]) for every asset and current village that intersect."""
-    touches = func.ST_Intersects(Village.boundary, model.geom)
-    current = model.village_code.label("current")
-    if villages_drive and not _is_postgis(conn):
-        # The same order on the GeoPackage, through the layer's R*Tree: SpatiaLite keeps the
-        # last boundary it prepared, so consecutive candidates of one village reuse it (200,000
-        # towers: 1.4 s of candidates instead of 6.9 s one village look-up per tower).
-        # "+ 0": the R*Tree can then not be entered by id, so SQLite cannot put the layer in
-        # the outer loop and scan every village for each row (5,000 towers took 93 s so).
-        rtree = _rtree(model.__tablename__, "geom")
-        joined = Village.__table__.join(rtree, _bbox_overlaps(rtree, Village.boundary))
-        joined = joined.join(model.__table__, and_(model.id == rtree.c.id + 0, touches))
-        if scope is not None:
-            joined = joined.join(scope, scope.c.id == model.id)
-        return (
-            select(model.id.label("id"), Village.code.label("code"), current, *_share(model))
-            .select_from(joined)
-            .where(Village.valid_to.is_(None))
-        )
+    """(id, code, current[, share]) for every asset and current village that intersect.
+
+    With ``villages_drive`` the villages probe the layer's spatial index, each boundary
+    prepared once for all its candidates (see the module's notes); otherwise each selected
+    asset probes the villages' index.
+    """
+    backend = backend_of(conn)
+    asset_columns = [model.id.label("id"), model.village_code.label("current"), *_share(model)]
+    village_code = Village.code.label("code")
     if villages_drive:
-        # Villages drive the join into the asset GiST index, so each boundary is prepared once
-        # and reused for all its candidates: ~8x faster than one village lookup per asset,
-        # which the planner picks when it may. OFFSET 0 keeps it from flattening the LATERAL.
-        # Selected rows are kept by a hashed look-up in the ids.
-        asset = (
-            select(model.id.label("id"), current, *_share(model))
-            .where(touches, *_in_scope(model, scope))
-            .offset(0)
+        joined, (asset_id, *rest) = backend.spatial_join(
+            Village.__table__,
+            Village.boundary,
+            model.__table__,
+            model.geom,
+            inner_columns=asset_columns,
+            inner_scope=scope,
+            outer_drives=True,
         )
-        asset = asset.lateral("asset")
-        return (
-            select(asset.c.id, Village.code.label("code"), *asset.c[1:])
-            .select_from(Village)
-            .join(asset, true())
-            .where(Village.valid_to.is_(None))
-        )
-    if _is_postgis(conn):
-        joined = model.__table__.join(scope, scope.c.id == model.id).join(Village, touches)
+        columns = [asset_id, village_code, *rest]
     else:
-        rtree = _rtree("village", "boundary")
-        joined = model.__table__.join(rtree, _bbox_overlaps(rtree, model.geom))
-        joined = joined.join(Village.__table__, and_(Village.id == rtree.c.id, touches))
+        assets = model.__table__
         if scope is not None:
-            joined = joined.join(scope, scope.c.id == model.id)
-    return (
-        select(model.id.label("id"), Village.code.label("code"), current, *_share(model))
-        .select_from(joined)
-        .where(Village.valid_to.is_(None))
-    )
-
-
-def _rtree(table_name: str, geometry_column: str) -> Any:
-    """Return the GeoPackage R*Tree virtual table of a geometry column."""
-    return table(
-        f"rtree_{table_name}_{geometry_column}",
-        column("id"),
-        column("minx"),
-        column("maxx"),
-        column("miny"),
-        column("maxy"),
-    )
-
-
-def _bbox_overlaps(rtree: Any, geom: Any) -> ColumnElement[bool]:
-    """R*Tree entries whose box overlaps the geometry's box (a point's box is the point)."""
-    return and_(
-        rtree.c.minx <= func.ST_MaxX(geom),
-        rtree.c.maxx >= func.ST_MinX(geom),
-        rtree.c.miny <= func.ST_MaxY(geom),
-        rtree.c.maxy >= func.ST_MinY(geom),
-    )
+            assets = assets.join(scope, scope.c.id == model.id)
+        joined, _ = backend.spatial_join(
+            assets,
+            model.geom,
+            Village.__table__,
+            Village.boundary,
+            inner_columns=[village_code],
+        )
+        columns = [asset_columns[0], village_code, *asset_columns[1:]]
+    return select(*columns).select_from(joined).where(Village.valid_to.is_(None))
 
 
 # --------------------------------------------------------------------------------------------
@@ -512,28 +434,21 @@ def _write_back(
     """Write every code that changes, unlinks included, in one ``UPDATE``. Returns the changes.
 
     Rows linked before and now in no village join ``best`` with no code (finding them uses the
-    ``village_code`` index while few rows are linked). A bulk change on PostGIS runs with that
-    index dropped, see :func:`_bulk_threshold`.
+    ``village_code`` index while few rows are linked). A bulk change runs with that index set
+    aside where the backend gains by it, see :func:`_is_bulk`.
     """
+    backend = backend_of(conn)
     rows = winners + _add_unlinks(conn, model, best, scope)
     pending = best.c.code.is_distinct_from(best.c.current)
-    bulk = (
-        _is_postgis(conn)
-        and rows >= BULK_MIN_ROWS
-        and _count_rows(conn, best, pending) >= _bulk_threshold(conn, model)
-    )
-    dropped = _drop_link_indexes(conn, model) if bulk else []
+    indexes = _link_indexes(model) if _is_bulk(conn, model, best, rows, pending) else []
     bump = {"version": model.version + 1, "updated_at": utcnow()} if count_as_edit else {}
     write = (
         update(model)
         .where(model.id == best.c.id, pending, model.village_code.is_distinct_from(best.c.code))
         .values(village_code=best.c.code, **bump)
     )
-    with local_settings(conn, _WRITE_BACK_PLAN):
-        changed = conn.execute(write, execution_options={"synchronize_session": False}).rowcount
-    for index in dropped:
-        index.create(conn)
-    return changed
+    with backend.indexes_set_aside(conn, indexes), backend.tuned_for_keyed_updates(conn):
+        return conn.execute(write, execution_options={"synchronize_session": False}).rowcount
 
 
 def _add_unlinks(conn: Connection, model: type[Asset], best: Table, scope: Table | None) -> int:
@@ -555,40 +470,31 @@ def _count_rows(conn: Connection, best: Table, *where: ColumnElement[bool]) -> i
     return int(conn.execute(select(func.count()).select_from(best).where(*where)).scalar_one())
 
 
-def _bulk_threshold(conn: Connection, model: type[Asset]) -> float:
-    """How many changed rows make a bulk change worth dropping the ``village_code`` index.
+def _is_bulk(
+    conn: Connection, model: type[Asset], best: Table, rows: int, pending: ColumnElement[bool]
+) -> bool:
+    """Whether a write-back is a bulk change, worth setting the ``village_code`` index aside.
 
-    :data:`BULK_MIN_ROWS`, and at least :data:`BULK_MIN_SHARE` of the layer by the planner's
-    row estimate (0 before the first ``ANALYZE``, as for a layer filled in this very
-    transaction, where every row changes anyway).
+    At least :data:`BULK_MIN_ROWS` changed rows, and at least :data:`BULK_MIN_SHARE` of the
+    layer by the planner's row estimate (0 before the first ``ANALYZE``, as for a layer filled
+    in this very transaction, where every row changes anyway). Where the backend has no
+    estimate (the GeoPackage), it never is: SQLite has no HOT updates to gain.
     """
-    pg_class = table("pg_class", column("oid"), column("reltuples"))
-    estimate = conn.execute(
-        select(pg_class.c.reltuples).where(pg_class.c.oid == cast(model.__tablename__, REGCLASS))
-    ).scalar_one()
-    return max(BULK_MIN_ROWS, BULK_MIN_SHARE * max(float(estimate), 0.0))
+    if rows < BULK_MIN_ROWS:
+        return False
+    estimate = backend_of(conn).estimated_rows(conn, model.__tablename__)
+    if estimate is None:
+        return False
+    threshold = max(BULK_MIN_ROWS, BULK_MIN_SHARE * estimate)
+    return _count_rows(conn, best, pending) >= threshold
 
 
 def _link_indexes(model: type[Asset]) -> list[Index]:
-    return [index for index in model.__table__.indexes if "village_code" in index.columns]
+    """The layer's ``village_code`` index, as the models declare it (the migrations made it).
 
-
-def _drop_link_indexes(conn: Connection, model: type[Asset]) -> list[Index]:
-    """Drop the layer's ``village_code`` index, so that the write-back updates are HOT.
-
-    Dropping takes an ACCESS EXCLUSIVE lock on the layer until the transaction ends. It is
-    waited for at most :data:`geo.store.db.BULK_LOCK_TIMEOUT`, in a savepoint: when another
-    transaction holds the layer longer, or would deadlock with this one, nothing is dropped
-    and the write-back goes the incremental way, which readers do not block. Returns the
-    dropped indexes (as the models declare them), to be built again after the write-back.
+    Set aside for a bulk write-back so that its updates are HOT (see the module's notes).
     """
-    name = model.__tablename__
-    present = [ix for ix in _link_indexes(model) if conn.dialect.has_index(conn, name, ix.name)]
-    if not present:
-        return []
-    if not run_if_lock_granted(conn, [DropIndex(index) for index in present]):
-        return []
-    return present
+    return [index for index in model.__table__.indexes if "village_code" in index.columns]
 
 
 def _mismatch_condition(model: type[Asset]) -> ColumnElement[bool]:

@@ -18,12 +18,9 @@ from sqlalchemy import (
     ColumnElement,
     LargeBinary,
     Select,
-    and_,
-    column,
     exists,
     func,
     select,
-    table,
 )
 from sqlalchemy.orm import Session
 
@@ -31,17 +28,18 @@ import geopandas as gpd
 import shapely
 
 from geo.codes import InvalidCode, Level, level_of, normalize_code
-from geo.errors import AreaNotFound, UnknownLayer
+from geo.errors import AreaNotFound
+from geo.store.backend import backend_of
 from geo.store.models import (
     ASSET_LAYERS,
     SRID,
     AdminArea,
     Asset,
     District,
-    LayerInfo,
     Province,
     Regency,
     Village,
+    asset_layer,
 )
 
 CRS = f"EPSG:{SRID}"
@@ -118,7 +116,7 @@ def assets(
     assets appear only without those filters); ``bbox`` keeps the assets that intersect it.
     Raises :class:`~geo.errors.UnknownLayer`.
     """
-    model = layer_info(layer).model
+    model = asset_layer(layer).model
     cols = [c for c in model.__table__.columns if c.name != "geom"]
     stmt = select(*cols, _wkb(model.geom)).order_by(model.id)
     stmt = stmt.where(*_linked_filters(model, village, district, regency))
@@ -154,21 +152,12 @@ def villages_without(
     E.g. villages without a destination (``destination``) or a flagship product
     (``product_site``). Raises :class:`~geo.errors.UnknownLayer`.
     """
-    model = layer_info(layer).model
+    model = asset_layer(layer).model
     stmt = _area_select(Village).where(
         *_village_filters(regency, district),
         ~exists().where(model.village_code == Village.code),
     )
     return _geo_frame(session, stmt)
-
-
-def layer_info(layer: str) -> LayerInfo:
-    """Look up an asset layer; raise :class:`~geo.errors.UnknownLayer` if there is none."""
-    try:
-        return ASSET_LAYERS[layer]
-    except KeyError:
-        known = ", ".join(ASSET_LAYERS)
-        raise UnknownLayer(f"unknown asset layer {layer!r}; known: {known}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,35 +236,8 @@ def _within_bbox(session: Session, stmt: Select[Any], model: type[Asset], bbox: 
     min_lon, min_lat, max_lon, max_lat = (float(v) for v in bbox)
     if min_lon > max_lon or min_lat > max_lat:
         raise ValueError(f"bbox must be (min_lon, min_lat, max_lon, max_lat), got {bbox!r}")
-    envelope = func.ST_GeomFromWKB(_envelope(min_lon, min_lat, max_lon, max_lat).wkb, SRID)
-    exact = func.ST_Intersects(model.geom, envelope)
-    if session.get_bind().dialect.name == "postgresql":
-        return stmt.where(exact)
-    rtree = table(
-        f"rtree_{model.__tablename__}_geom",
-        column("id"),
-        column("minx"),
-        column("maxx"),
-        column("miny"),
-        column("maxy"),
-    )
-    boxed = and_(
-        rtree.c.id == model.id,
-        rtree.c.minx <= max_lon,
-        rtree.c.maxx >= min_lon,
-        rtree.c.miny <= max_lat,
-        rtree.c.maxy >= min_lat,
-    )
-    return stmt.join_from(model, rtree, boxed).where(exact)
-
-
-def _envelope(min_lon: float, min_lat: float, max_lon: float, max_lat: float) -> Any:
-    """Make the box a valid geometry: of zero width or height, it is a line or a point."""
-    if min_lon == max_lon and min_lat == max_lat:
-        return shapely.Point(min_lon, min_lat)
-    if min_lon == max_lon or min_lat == max_lat:
-        return shapely.LineString([(min_lon, min_lat), (max_lon, max_lat)])
-    return shapely.box(min_lon, min_lat, max_lon, max_lat)
+    bounds = (min_lon, min_lat, max_lon, max_lat)
+    return backend_of(session).within_bbox(stmt, model, model.geom, bounds)
 
 
 def _plain_frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from geo.codes import normalize_code
-from geo.store.db import is_geopackage, transaction
+from geo.store.backend import backend_of
+from geo.store.db import transaction
 from geo.store.models import AREA_MODELS, ASSET_LAYERS, Village
 
 SAMPLE = "sample"
@@ -17,9 +17,7 @@ SAMPLE = "sample"
 
 def describe_database(engine: Engine) -> str:
     """Where the registry is, without a password."""
-    if is_geopackage(engine):
-        return f"GeoPackage {Path(engine.url.database or '').resolve()}"
-    return f"PostGIS {engine.url.render_as_string(hide_password=True)}"
+    return backend_of(engine).describe(engine)
 
 
 def registry_summary(engine: Engine, *, regency: str | None = None) -> dict[str, Any]:

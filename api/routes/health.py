@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from api.deps import EngineDep
 from api.errors import RegistryUnavailable, problem_responses
 from api.schemas import Health
-from geo.store.db import is_geopackage, schema_exists
+from geo.store.backend import backend_of
+from geo.store.db import schema_exists
 
 router = APIRouter()
 
@@ -24,4 +25,4 @@ def health(engine: EngineDep) -> Health:
     """200 when the database answers and holds a registry; a 503 problem otherwise."""
     if not schema_exists(engine):
         raise RegistryUnavailable("the database holds no Petadesa registry: run `petadesa init`")
-    return Health(status="ok", backend="geopackage" if is_geopackage(engine) else "postgis")
+    return Health(status="ok", backend=backend_of(engine).name)

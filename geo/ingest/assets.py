@@ -18,23 +18,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Date, Engine, Float, Text, and_, bindparam, func, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Date, Engine, Float, func
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
 import shapely
 
 from geo.codes import InvalidCode, normalize_code
-from geo.errors import ImportRejected, UnknownLayer
-from geo.ingest.readers import is_blank, read_features
-from geo.ingest.report import ImportReport, Progress, Severity, quiet
-from geo.ingest.validation import clean_geometries, to_wgs84
-from geo.perf import gc_paused
+from geo.ingest.frame import (
+    Features,
+    Importer,
+    ImportOptions,
+    is_blank,
+    mark_duplicates,
+    run_import,
+    validate_feature,
+)
+from geo.ingest.report import ImportReport, Progress, Severity
+from geo.ingest.validation import clean_geometries
 from geo.settings import ImportSettings
-from geo.store.db import transaction
-from geo.store.models import ASSET_LAYERS, Asset
-from geo.store.writes import changed_fields, insert_rows, is_postgis, same_geometries, update_rows
+from geo.store.backend import backend_of
+from geo.store.models import Asset, asset_layer
+from geo.store.writes import changed_fields, insert_rows, same_geometries, update_rows
 
 BASE_COLUMNS = {"id", "source", "created_at", "updated_at", "version", "village_code", "geom"}
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -79,22 +84,14 @@ class _Column:
 
 def layer_columns(layer: str) -> list[str]:
     """Columns a file can fill for a layer, ``name`` and ``source_id`` first."""
-    model = layer_model(layer)
+    model = asset_layer(layer).model
     first = ("name", "source_id", "claimed_village_code")
     own = [c.name for c in model.__table__.columns if c.name not in BASE_COLUMNS]
     return [*first, *(c for c in own if c not in first)]
 
 
-def layer_model(layer: str) -> type[Asset]:
-    """Return the model of an asset layer, or raise :class:`~geo.errors.UnknownLayer`."""
-    try:
-        return ASSET_LAYERS[layer].model
-    except KeyError:
-        raise UnknownLayer(f"unknown layer {layer!r}; layers: {', '.join(ASSET_LAYERS)}") from None
-
-
 def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) -> list[_Column]:
-    model = layer_model(layer)
+    model = asset_layer(layer).model
     lowered = {c.lower(): c for c in columns}
     taken: set[str] = set()
     out = []
@@ -113,11 +110,6 @@ def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) ->
             kind = "float" if isinstance(col_type, Float) else "date"
         out.append(_Column(name, source, kind))
     return out
-
-
-def _blank(value: Any) -> bool:
-    """A missing cell; in asset files "-" means none too (the census extracts write it)."""
-    return is_blank(value) or (isinstance(value, str) and value.strip() == "-")
 
 
 def _coerce(column: _Column, value: Any) -> Any:
@@ -169,7 +161,6 @@ def _content_id(name: Any, geom: Any) -> str:
     return "sha1:" + digest.hexdigest()[:16]
 
 
-@gc_paused()
 def import_assets(
     engine: Engine,
     layer: str,
@@ -178,7 +169,7 @@ def import_assets(
     source_name: str | None = None,
     field_map: dict[str, str] | None = None,
     defaults: dict[str, str] | None = None,
-    layer_name: str | None = None,
+    file_layer: str | None = None,
     assume_crs: str | None = None,
     lat_field: str | None = None,
     lon_field: str | None = None,
@@ -188,52 +179,89 @@ def import_assets(
 ) -> ImportReport:
     """Import one asset layer from a file or a GeoDataFrame and link it to villages.
 
-    ``field_map`` maps layer columns to file columns when names do not match;
+    ``layer`` is the registry's asset layer (``tower``...); ``file_layer`` picks a layer of a
+    multi-layer file. ``field_map`` maps layer columns to file columns when names do not match;
     ``defaults`` fills a layer column where the file has no value (``facility_type`` =
     ``village_office`` for a list of village offices). Raises
     :class:`~geo.errors.ImportRejected` (nothing written) when a feature is refused, unless
     ``skip_invalid``.
     """
-    model = layer_model(layer)
-    step = progress or quiet
-    step("reading")
-    if isinstance(source, gpd.GeoDataFrame):
-        gdf, label = source, source.attrs.get("label", "<GeoDataFrame>")
-    else:
-        gdf = read_features(
-            source, layer=layer_name, settings=settings, lat_field=lat_field, lon_field=lon_field
-        )
-        label = str(source)
-    report = ImportReport(target=layer, path=label, read=len(gdf))
-    gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
-    file_columns = [c for c in gdf.columns if c != gdf.geometry.name]
-    columns = _match_columns(layer, file_columns, field_map or {})
-    _warn_unused(gdf, columns, report)
-    step(f"validating {len(gdf):,} features")
-    geoms = clean_geometries(
-        gdf.geometry,
-        model.geometry_type,
-        report,
-        missing_reasons=gdf.attrs.get("coordinate_errors"),
+    options = ImportOptions(
+        source_name=source_name,
+        file_layer=file_layer,
+        assume_crs=assume_crs,
+        lat_field=lat_field,
+        lon_field=lon_field,
+        skip_invalid=skip_invalid,
+        settings=settings,
     )
-    origin = source_name or f"file:{Path(label).name}"
-    rows = _build_rows(gdf, columns, geoms, defaults or {}, origin, layer, report)
-    report.rejected = len(report.rejected_indexes())
-    report.sort_issues()
-    if report.rejected and not skip_invalid:
-        raise ImportRejected(
-            f"{report.rejected} of {report.read} features refused; nothing was imported", report
+    importer = AssetImporter(layer, field_map=field_map, defaults=defaults)
+    return run_import(engine, importer, source, options, progress)
+
+
+def validate_asset(
+    layer: str,
+    properties: dict[str, Any],
+    geometry: Any,
+    *,
+    field_map: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Validate one feature of an asset layer as a file import would; return its typed row.
+
+    ``geometry`` is a shapely geometry in EPSG:4326. The row holds the layer's columns, the
+    geometry under ``geom`` and the upsert key (``source``, ``source_id``). Raises
+    :class:`~geo.errors.ImportRejected` whose report names the field and the reason.
+    """
+    features = validate_feature(AssetImporter(layer, field_map=field_map), properties, geometry)
+    [row] = features.state
+    return {k: v for k, v in row.items() if k != "_index"}
+
+
+class AssetImporter(Importer):
+    """The frame's hooks for one asset layer: column matching and typing, upsert, link."""
+
+    def __init__(
+        self,
+        layer: str,
+        *,
+        field_map: dict[str, str] | None = None,
+        defaults: dict[str, str] | None = None,
+    ) -> None:
+        self.info = asset_layer(layer)
+        self.target = layer
+        self.field_map = field_map or {}
+        self.defaults = defaults or {}
+
+    def prepare(self, features: Features, step: Progress) -> None:
+        """Match and type the columns, validate the geometries, build one row per feature."""
+        gdf, report = features.gdf, features.report
+        step(f"validating {len(gdf):,} features")
+        columns = _match_columns(self.info.name, features.columns, self.field_map)
+        _warn_unused(gdf, columns, report)
+        geoms = clean_geometries(
+            gdf.geometry,
+            self.info.model.geometry_type,
+            report,
+            missing_reasons=gdf.attrs.get("coordinate_errors"),
         )
-    with transaction(engine) as session:
-        step(f"writing {len(rows):,} features")
-        written = _upsert(session, model, rows, report)
+        features.state = _build_rows(
+            gdf, columns, geoms, self.defaults, features.origins, self.info.name, report
+        )
+
+    def write(self, session: Session, features: Features, step: Progress) -> None:
+        """Insert new rows and update changed ones by ``(source, source_id)``."""
+        step(f"writing {len(features.state):,} features")
+        self.written = _upsert(session, self.info.model, features.state, features.report)
+
+    def link(self, session: Session, features: Features, step: Progress) -> dict[str, Any]:
+        """Link the rows written to their villages, as part of this same edit."""
         from geo.linking import link_assets  # noqa: PLC0415 - linking imports the models too
 
         step("linking them to their villages")
-        link = link_assets(session, [layer], ids={layer: written}, count_as_edit=False)
-        report.link = link.to_dict()
-    report.committed = True
-    return report
+        layer = self.info.name
+        return link_assets(
+            session, [layer], ids={layer: self.written}, count_as_edit=False
+        ).to_dict()
 
 
 def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportReport) -> None:
@@ -250,38 +278,35 @@ def _build_rows(
     columns: list[_Column],
     geoms: np.ndarray,
     defaults: dict[str, str],
-    origin: str,
+    origins: list[str],
     layer: str,
     report: ImportReport,
 ) -> list[dict[str, Any]]:
+    """One row per feature that passed, with its provenance and upsert key."""
     typed, ok = _typed_columns(gdf, columns, defaults, layer, report)
-    sources = gdf["source"].tolist() if "source" in gdf.columns else None
     refused = report.rejected_indexes()  # e.g. placed outside Indonesia, while the geometry is fine
-    seen: dict[tuple[str, str], int] = {}
-    rows = []
+    candidates: list[dict[str, Any] | None] = []
     for i, geom in enumerate(geoms):
         if not ok[i] or geom is None or i in refused:
+            candidates.append(None)
             continue
         row = {name: None if values is None else values[i] for name, values in typed.items()}
-        own = sources is not None and not _blank(sources[i])
-        row["source"] = str(sources[i]) if own else origin
+        row["source"] = origins[i]
         row["source_id"] = row.get("source_id") or _content_id(row.get("name"), geom)
         row["name"] = row.get("name") or row["source_id"]
-        key = (row["source"], row["source_id"])
-        if key in seen:
-            report.add(
-                Severity.ERROR,
-                f"duplicate id {row['source_id']!r} (also feature {seen[key]})",
-                index=i,
-                feature_id=row["source_id"],
-                field="source_id",
-            )
-            continue
-        seen[key] = i
         row["geom"] = geom
         row["_index"] = i
-        rows.append(row)
-    return rows
+        candidates.append(row)
+    keys = [None if row is None else (row["source"], row["source_id"]) for row in candidates]
+    first = mark_duplicates(
+        keys,
+        report,
+        what="id",
+        field="source_id",
+        shown=lambda key: repr(key[1]),
+        feature_ids=[None if key is None else key[1] for key in keys],
+    )
+    return [row for row, keep in zip(candidates, first.tolist(), strict=True) if keep]
 
 
 _MISSING = object()
@@ -305,7 +330,7 @@ def _typed_columns(
     typed: dict[str, list[Any] | None] = {}
     for column in columns:
         default = defaults.get(column.name)
-        if _blank(default):
+        if is_blank(default):
             default = None
         raw = gdf[column.source].tolist() if column.source else [None] * n
         if column.source is None and default is None:
@@ -314,7 +339,7 @@ def _typed_columns(
         values: list[Any] = [None] * n
         converted: dict[tuple[type, Any], Any] = {}
         for i, value in enumerate(raw):
-            if value is None or _blank(value):
+            if value is None or is_blank(value):
                 value = default
                 if value is None:
                     continue
@@ -344,7 +369,7 @@ def _feature_ids(gdf: gpd.GeoDataFrame, columns: list[_Column]) -> list[str | No
     source = next((c.source for c in columns if c.name == "source_id" and c.source), None)
     if source is None:
         return [None] * len(gdf)
-    return [None if _blank(v) else str(v) for v in gdf[source].tolist()]
+    return [None if is_blank(v) else str(v) for v in gdf[source].tolist()]
 
 
 def _typed_value(column: _Column, value: Any, layer: str) -> Any:
@@ -422,31 +447,5 @@ def _existing(
 def _by_keys(
     session: Session, model: type[Asset], cols: list[Any], keys: list[tuple[str, str]]
 ) -> list[Any]:
-    """Rows of ``model`` whose ``(source, source_id)`` is one of ``keys``.
-
-    PostGIS joins the keys as two arrays (``unnest``), through the unique index or a hash
-    join: one query, whatever their number. A list of row values (``(a, b) IN (...)``) made
-    PostgreSQL compare every row with every key: 200,000 new towers took 7 minutes to find.
-    SQLite probes its index for each row value of an ``IN`` list, so the GeoPackage keeps it.
-    """
-    if not keys:
-        return []
-    if is_postgis(session):
-        wanted = (
-            func.unnest(
-                bindparam("sources", [k[0] for k in keys], type_=ARRAY(Text)),
-                bindparam("source_ids", [k[1] for k in keys], type_=ARRAY(Text)),
-            )
-            .table_valued("source", "source_id")
-            .render_derived(name="wanted")
-        )
-        stmt = select(*cols).join(
-            wanted, and_(model.source == wanted.c.source, model.source_id == wanted.c.source_id)
-        )
-        return list(session.connection().execute(stmt))
-    out: list[Any] = []
-    for start in range(0, len(keys), 2000):
-        chunk = keys[start : start + 2000]
-        stmt = select(*cols).where(tuple_(model.source, model.source_id).in_(chunk))
-        out += session.connection().execute(stmt)
-    return out
+    """Rows of ``model`` whose ``(source, source_id)`` is one of ``keys``."""
+    return backend_of(session).rows_by_keys(session.connection(), model, cols, keys)

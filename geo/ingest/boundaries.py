@@ -9,12 +9,11 @@ later replaces them. Every import is one transaction: on any refused feature not
 
 from __future__ import annotations
 
-import os
-from collections import defaultdict, deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from sqlalchemy import Engine, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
-import shapely
 
 from geo.codes import (
     LEVELS,
@@ -36,19 +34,27 @@ from geo.codes import (
     normalize_code,
     parent_of,
 )
-from geo.errors import ImportRejected, UnreadableFile
-from geo.ingest.readers import is_blank, read_features
-from geo.ingest.report import ImportReport, Issue, Progress, Severity, quiet
-from geo.ingest.validation import clean_geometries, to_wgs84
+from geo.errors import UnreadableFile
+from geo.geometry import area_km2, dissolve, label_points
+from geo.ingest.frame import (
+    Features,
+    Importer,
+    ImportOptions,
+    is_blank,
+    mark_duplicates,
+    run_import,
+)
+from geo.ingest.pipeline import ChunkPipeline, workers
+from geo.ingest.report import ImportReport, Issue, Progress, Severity
+from geo.ingest.validation import clean_geometries
 from geo.perf import gc_paused
 from geo.settings import ImportSettings
+from geo.store.backend import backend_of
 from geo.store.db import transaction
 from geo.store.models import AREA_MODELS, AdminArea, AreaCode
 from geo.store.writes import (
     Inserter,
     changed_fields,
-    encode_geometries,
-    is_postgis,
     read_geometries,
     same_geometries,
     update_rows,
@@ -106,77 +112,6 @@ class _Plan:
     """The file's columns, named in the report so the user finds the value."""
 
 
-SLIVER_HOLE_DEG2 = 1e-6
-"""Holes smaller than this (about 1.2 ha) in a dissolved parent are gaps between neighbouring
-villages in the source, not enclaves: the source's polygons do not tile exactly."""
-
-
-def dissolve(parts: list[Any]) -> Any:
-    """Union of child boundaries as a MultiPolygon, with sliver gaps between children filled.
-
-    A filled gap may swallow a small part that lay inside it (valid before, nested shells
-    after); the filled parts are then unioned once more.
-    """
-    polygons = []
-    for polygon in shapely.get_parts(shapely.union_all(np.array(parts, dtype=object))):
-        count = shapely.get_num_interior_rings(polygon)
-        if count == 0:
-            polygons.append(polygon)
-            continue
-        holes = shapely.get_interior_ring(polygon, np.arange(count))
-        holes = holes[shapely.area(shapely.polygons(holes)) >= SLIVER_HOLE_DEG2]
-        polygons.append(shapely.polygons(shapely.get_exterior_ring(polygon), holes=holes))
-    result = shapely.multipolygons(polygons)
-    if not result.is_valid:
-        result = shapely.multipolygons(shapely.get_parts(shapely.union_all(polygons)).tolist())
-    return result
-
-
-_WGS84_A = 6378137.0
-_WGS84_E2 = (1 / 298.257223563) * (2 - 1 / 298.257223563)
-_WGS84_E = float(np.sqrt(_WGS84_E2))
-
-
-def _authalic_q(lat: np.ndarray) -> np.ndarray:
-    """``q`` of the ellipsoid's authalic latitude (Snyder 1987, eq. 3-12), latitude in radians."""
-    sin = np.sin(lat)
-    es = _WGS84_E * sin
-    return (1 - _WGS84_E2) * (sin / (1 - es * es) + np.arctanh(es) / _WGS84_E)
-
-
-def area_km2(geoms: list[Any] | np.ndarray) -> np.ndarray:
-    """Areas in km² on the cylindrical equal-area projection of the WGS 84 ellipsoid.
-
-    The projection is EPSG:6933's (WGS 84 / EASE-Grid 2.0): ``x = a k λ``, ``y = a q / 2k``,
-    so an area is ``a²/2`` times the shoelace area in ``(λ, q)``, whatever the scale ``k``.
-    Computed on the coordinate arrays of all (multi)polygons at once instead of projecting
-    every geometry: about four times faster for the 8,494 Jawa Timur villages, and equal to
-    ``to_crs(6933).area`` to 1e-11. Holes are subtracted; missing or empty geometries give 0.
-    """
-    geoms = np.asarray(geoms, dtype=object)
-    polygons, polygon_owner = shapely.get_parts(geoms, return_index=True)
-    rings, ring_owner = shapely.get_rings(polygons, return_index=True)
-    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    if not len(rings):
-        return np.zeros(len(geoms))
-    ring_start = np.searchsorted(coord_ring, np.arange(len(rings) + 1))
-    lam = np.radians(coords[:, 0])
-    q = _authalic_q(np.radians(coords[:, 1]))
-    origin = np.repeat(ring_start[:-1], np.diff(ring_start))
-    lam, q = lam - lam[origin], q - q[origin]  # shoelace is translation-invariant: less rounding
-    cross = lam[:-1] * q[1:] - lam[1:] * q[:-1]
-    cross[ring_start[1:-1] - 1] = 0.0  # pairs that straddle two rings
-    ring_area = (
-        np.abs(np.add.reduceat(np.r_[cross, 0.0], ring_start[:-1])) / 2 if len(rings) else []
-    )
-    exterior = np.r_[True, ring_owner[1:] != ring_owner[:-1]][: len(rings)]
-    polygon_area = np.bincount(
-        ring_owner, weights=np.where(exterior, ring_area, -ring_area), minlength=len(polygons)
-    )
-    area = np.bincount(polygon_owner, weights=polygon_area, minlength=len(geoms))
-    return area * _WGS84_A**2 / 2 / 1e6
-
-
 def _pick(
     columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str
 ) -> str | None:
@@ -190,59 +125,13 @@ def _pick(
     return next((lowered[c] for c in candidates if c in lowered), None)
 
 
-def _read_codes(gdf: gpd.GeoDataFrame, column: str, report: ImportReport) -> list[str | None]:
-    codes: list[str | None] = []
-    first_at: dict[str, int] = {}
-    for i, raw in enumerate(gdf[column].tolist()):
-        try:
-            code = normalize_code(raw)
-        except InvalidCode as exc:
-            report.add(Severity.ERROR, str(exc), index=i, feature_id=raw, field=column)
-            codes.append(None)
-            continue
-        if code in first_at:
-            report.add(
-                Severity.ERROR,
-                f"duplicate code {code} (also feature {first_at[code]})",
-                index=i,
-                feature_id=code,
-                field=column,
-            )
-            codes.append(None)
-            continue
-        first_at[code] = i
-        codes.append(code)
-    return codes
-
-
-def _load(
-    source: str | Path | gpd.GeoDataFrame,
-    layer: str | None,
-    settings: ImportSettings | None,
-    wanted: tuple[str | None, ...],
-) -> tuple[gpd.GeoDataFrame, str]:
-    if isinstance(source, gpd.GeoDataFrame):
-        return source, source.attrs.get("label", "<GeoDataFrame>")
-    columns = {
-        *CODE_FIELDS,
-        *NAME_FIELDS,
-        *PARENT_NAME_FIELDS.values(),
-        *PARENT_CODE_FIELDS.values(),
-        "source",
-        *(c for c in wanted if c),
-    }
-    gdf = read_features(source, layer=layer, settings=settings, only_columns=columns)
-    return gdf, str(source)
-
-
-@gc_paused()
 def import_boundaries(
     engine: Engine,
     source: str | Path | gpd.GeoDataFrame,
     *,
     code_field: str | None = None,
     name_field: str | None = None,
-    layer: str | None = None,
+    file_layer: str | None = None,
     source_name: str | None = None,
     source_version: str | None = None,
     assume_crs: str | None = None,
@@ -252,137 +141,157 @@ def import_boundaries(
 ) -> ImportReport:
     """Import administrative boundaries of any level from a file or a GeoDataFrame.
 
-    Returns the report; raises :class:`~geo.errors.ImportRejected` (nothing written) when a
-    feature is refused, unless ``skip_invalid`` imports the others and reports the refused.
+    ``file_layer`` picks a layer of a multi-layer file. Returns the report; raises
+    :class:`~geo.errors.ImportRejected` (nothing written) when a feature is refused, unless
+    ``skip_invalid`` imports the others and reports the refused.
     """
-    step = progress or quiet
-    step("reading")
-    gdf, label = _load(source, layer, settings, (code_field, name_field))
-    report = ImportReport(target="boundaries", path=label, read=len(gdf))
-    gdf = to_wgs84(gdf, report, assume_crs=assume_crs)
-    columns = [c for c in gdf.columns if c != gdf.geometry.name]
-    code_col = _pick(columns, code_field, CODE_FIELDS, "Kemendagri code")
-    if code_col is None:
-        raise UnreadableFile(
-            f"{label}: no Kemendagri code column (looked for {', '.join(CODE_FIELDS)}); "
-            "name it with --code-field"
+    options = ImportOptions(
+        source_name=source_name,
+        source_version=source_version,
+        file_layer=file_layer,
+        assume_crs=assume_crs,
+        skip_invalid=skip_invalid,
+        settings=settings,
+    )
+    with workers() as pool:
+        importer = BoundaryImporter(
+            pool, code_field=code_field, name_field=name_field, skip_invalid=skip_invalid
         )
-    name_col = _pick(columns, name_field, NAME_FIELDS, "name")
-    codes = _read_codes(gdf, code_col, report)
-    names = gdf[name_col].tolist() if name_col else [None] * len(gdf)
-    origins = _origins(gdf, source_name, label)
-    version = source_version or gdf.attrs.get("source_version")
-    with transaction(engine) as session, _workers() as pool:
-        plan = _Plan(code_field=code_col, name_field=name_col or "name")
-        _collect_incoming(plan, codes, names, gdf.geometry.to_numpy(), report, origins, version)
-        # Validation starts in the worker threads now, while the codes are checked here.
-        pipeline = _Pipeline(pool, report, is_postgis(session), list(plan.incoming.values()))
-        step(f"checking {len(plan.incoming):,} codes")
-        pipeline.progress = step
-        _check_codes(session, plan, report)
-        if report.errors or skip_invalid or _may_derive(plan):
-            # Every feature is validated before anything is written: refused features take
-            # their dependants with them, and dissolved parents need valid children.
-            pipeline.drain()
-            _drop_refused(plan)
-            _finish_or_refuse(report, plan, skip_invalid)
-            _compare_geometries(session, plan, list(plan.incoming.values()))
-            step("dissolving parent areas the file does not carry")
-            _derive_parents(session, plan, gdf, report, pool)
-            pipeline.measure(list(plan.derived.values()))
-            step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
-            _write(session, plan, report, None)
-        else:
-            # The common case, streamed: chunk n+1 is validated and encoded by the worker
-            # threads while chunk n is written and the database parses chunk n-1.
-            step(f"validating and writing {len(plan.incoming):,} areas")
-            _write(session, plan, report, pipeline)
-            _drop_refused(plan)
-            _finish_or_refuse(report, plan, skip_invalid)
-        if report.inserted or report.updated or report.derived:
-            from geo.linking import link_assets  # noqa: PLC0415 - avoids an import cycle
-
-            step("linking assets to the changed villages")
-            report.link = link_assets(session).to_dict()
-    report.committed = True
-    return report
+        return run_import(engine, importer, source, options, progress)
 
 
-CHUNK_SIZE = 1024
-"""Features per step of the validate-and-write pipeline: small enough that the first rows reach
-the database early and memory stays flat, large enough that shapely's vectorised calls pay."""
+class BoundaryImporter(Importer):
+    """The frame's hooks for boundaries: codes and their checks, the parent dissolve.
 
-
-WORKERS = min(4, os.cpu_count() or 1)
-"""Threads validating chunks; GEOS releases the GIL, so each can use a core of its own."""
-
-
-@contextmanager
-def _workers() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="petadesa-validate") as pool:
-        yield pool
-
-
-class _Pipeline:
-    """Validates, measures and encodes areas in worker threads, chunk by chunk, in order.
-
-    Work starts when the pipeline is made and runs a few chunks ahead of the caller. Shapely
-    and GEOS release the GIL, so on two cores the checks of one chunk run beside the writing of
-    the previous one. Chunks hold one level each, top level first. Each chunk's findings are
-    added to the report when the caller takes the chunk: only the caller's thread touches it.
+    The level of each feature is read from its code. Boundaries are validated, measured and
+    encoded in the worker threads of ``pool`` (:class:`~geo.ingest.pipeline.ChunkPipeline`):
+    in the common case while earlier chunks are written, otherwise all before any is written.
     """
+
+    target = "boundaries"
 
     def __init__(
-        self, pool: ThreadPoolExecutor, report: ImportReport, postgis: bool, areas: list[_Area]
+        self,
+        pool: ThreadPoolExecutor,
+        *,
+        code_field: str | None = None,
+        name_field: str | None = None,
+        skip_invalid: bool = False,
     ) -> None:
-        self.pool, self.report, self.postgis = pool, report, postgis
-        self.ahead = WORKERS + 1  # chunks in flight: one more than the workers, so none idles
-        by_level: dict[Level, list[_Area]] = defaultdict(list)
-        for area in areas:
-            by_level[area.level].append(area)
-        self._pending = deque(
-            level_areas[i : i + CHUNK_SIZE]
-            for level in LEVELS
-            for level_areas in [by_level[level]]
-            for i in range(0, len(level_areas), CHUNK_SIZE)
+        self.pool, self.code_field, self.name_field = pool, code_field, name_field
+        self.skip_invalid = skip_invalid
+        self.read_columns = {
+            *CODE_FIELDS,
+            *NAME_FIELDS,
+            *PARENT_NAME_FIELDS.values(),
+            *PARENT_CODE_FIELDS.values(),
+            "source",
+            *(c for c in (code_field, name_field) if c),
+        }
+        self.pipeline: ChunkPipeline[_Area] | None = None
+        self.streaming = False
+
+    def prepare(self, features: Features, step: Progress) -> None:
+        """Find the code and name columns, read the codes; the plan of areas to write."""
+        gdf, report, columns = features.gdf, features.report, features.columns
+        code_col = _pick(columns, self.code_field, CODE_FIELDS, "Kemendagri code")
+        if code_col is None:
+            raise UnreadableFile(
+                f"{features.label}: no Kemendagri code column (looked for "
+                f"{', '.join(CODE_FIELDS)}); name it with --code-field"
+            )
+        name_col = _pick(columns, self.name_field, NAME_FIELDS, "name")
+        codes = _read_codes(gdf, code_col, report)
+        names = gdf[name_col].tolist() if name_col else [None] * len(gdf)
+        plan = _Plan(code_field=code_col, name_field=name_col or "name")
+        _collect_incoming(
+            plan,
+            codes,
+            names,
+            gdf.geometry.to_numpy(),
+            report,
+            features.origins,
+            features.source_version,
         )
-        self._window: deque[tuple[list[_Area], Future]] = deque()
-        self._total, self._done = len(areas), 0
-        self.progress: Progress = quiet
-        """Told how many areas are validated so far."""
-        self._fill()
+        features.state = plan
 
-    def _fill(self) -> None:
-        while self._pending and len(self._window) < self.ahead:
-            chunk = self._pending.popleft()
-            self._window.append((chunk, self.pool.submit(_prepare, chunk, self.postgis)))
+    def check(self, session: Session, features: Features, step: Progress) -> None:
+        """Start validating in the workers, check the codes; decide whether to stream."""
+        plan, report = features.state, features.report
+        encode = backend_of(session).encode_geometries
+        self.pipeline = ChunkPipeline(
+            self.pool,
+            report,
+            list(plan.incoming.values()),
+            partial(_prepare, encode=encode),
+            group=lambda area: area.level,
+            groups=LEVELS,
+            what="areas",
+        )
+        step(f"checking {len(plan.incoming):,} codes")
+        self.pipeline.progress = step
+        _check_codes(session, plan, report)
+        self.streaming = not (report.errors or self.skip_invalid or _may_derive(plan))
+        if not self.streaming:
+            # Every feature is validated before anything is written: refused features take
+            # their dependants with them, and dissolved parents need valid children.
+            self.pipeline.drain()
+            _drop_refused(plan)
 
-    def _take(self) -> list[_Area]:
-        chunk, future = self._window.popleft()
-        issues = future.result()
-        self._fill()
-        self.report.issues.extend(issues)
-        self._done += len(chunk)
-        self.progress(f"{self._done:,} of {self._total:,} areas validated")
-        return chunk
+    def streams(self, features: Features) -> bool:
+        """Streamed unless something is refused, refusals are skipped or parents derived."""
+        return self.streaming
 
-    def chunks(self, level: Level) -> Iterator[list[_Area]]:
-        """The next chunks, validated and encoded, as long as they are of ``level``."""
-        while self._window and self._window[0][0][0].level is level:
-            yield self._take()
+    def remaining(self, features: Features) -> int:
+        """Areas left to write; an import left with none is refused."""
+        return len(features.state.incoming)
 
-    def drain(self) -> None:
-        """Wait until every area is validated."""
-        while self._window:
-            self._take()
+    def write(self, session: Session, features: Features, step: Progress) -> None:
+        """Write the areas level by level, with the parents the file does not carry."""
+        plan, report = features.state, features.report
+        if self.streaming:
+            # The common case: chunk n+1 is validated and encoded by the worker threads
+            # while chunk n is written and the database parses chunk n-1.
+            step(f"validating and writing {len(plan.incoming):,} areas")
+            _write(session, plan, report, self.pipeline)
+            _drop_refused(plan)
+            return
+        _compare_geometries(session, plan, list(plan.incoming.values()))
+        step("dissolving parent areas the file does not carry")
+        _derive_parents(session, plan, features.gdf, report, self.pool)
+        derived = list(plan.derived.values())
+        if derived:
+            geoms = np.array([a.geom for a in derived], dtype=object)
+            _measure(derived, geoms, encode=backend_of(session).encode_geometries)
+        step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
+        _write(session, plan, report, None)
 
-    def measure(self, areas: list[_Area]) -> None:
-        """Area, label point and encoding of areas that need no validation (dissolved ones)."""
-        if areas:
-            _measure(areas, np.array([a.geom for a in areas], dtype=object), self.postgis)
+    def link(self, session: Session, features: Features, step: Progress) -> dict[str, Any] | None:
+        """Relink every asset when a village (or a parent) changed."""
+        report = features.report
+        if not (report.inserted or report.updated or report.derived):
+            return None
+        from geo.linking import link_assets  # noqa: PLC0415 - avoids an import cycle
+
+        step("linking assets to the changed villages")
+        return link_assets(session).to_dict()
 
 
-def _prepare(chunk: list[_Area], postgis: bool) -> list[Issue]:
+def _read_codes(gdf: gpd.GeoDataFrame, column: str, report: ImportReport) -> list[str | None]:
+    """Each feature's code in dotted form; ``None`` (and an error) where bad or repeated."""
+    codes: list[str | None] = []
+    raw_codes = gdf[column].tolist()
+    for i, raw in enumerate(raw_codes):
+        try:
+            codes.append(normalize_code(raw))
+        except InvalidCode as exc:
+            report.add(Severity.ERROR, str(exc), index=i, feature_id=raw, field=column)
+            codes.append(None)
+    first = mark_duplicates(codes, report, what="code", field=column)
+    return [code if keep else None for code, keep in zip(codes, first.tolist(), strict=True)]
+
+
+def _prepare(chunk: list[_Area], *, encode: Callable[[np.ndarray], list[bytes]]) -> list[Issue]:
     """Validate and repair a chunk's boundaries, then measure and encode the accepted ones."""
     found = ImportReport(target="boundaries", path="")
     cleaned = clean_geometries(
@@ -401,14 +310,17 @@ def _prepare(chunk: list[_Area], postgis: bool) -> list[Issue]:
         if geom is not None:
             accepted.append(area)
     if accepted:
-        _measure(accepted, np.array([a.geom for a in accepted], dtype=object), postgis)
+        _measure(accepted, np.array([a.geom for a in accepted], dtype=object), encode=encode)
     return found.issues
 
 
-def _measure(areas: list[_Area], geoms: np.ndarray, postgis: bool) -> None:
+def _measure(
+    areas: list[_Area], geoms: np.ndarray, *, encode: Callable[[np.ndarray], list[bytes]]
+) -> None:
+    """Area and label point of each area, and its encoding for the backend's bulk writer."""
     km2 = area_km2(geoms)
-    labels = shapely.get_coordinates(shapely.point_on_surface(geoms))
-    wkbs = encode_geometries(geoms, postgis=postgis)
+    labels = label_points(geoms)
+    wkbs = encode(geoms)
     for area, a_km2, (x, y), wkb in zip(areas, km2.tolist(), labels.tolist(), wkbs, strict=True):
         area.km2, area.label, area.wkb = a_km2, (x, y), wkb
 
@@ -424,18 +336,6 @@ def _may_derive(plan: _Plan) -> bool:
         area.parent is not None and _needs_derivation(plan, area.parent)
         for area in plan.incoming.values()
     )
-
-
-def _origins(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list[str]:
-    """Provenance of each feature: its own ``source`` value, else the import's.
-
-    A per-feature ``source`` column wins, as in :func:`geo.ingest.assets.import_assets`: the sample
-    regency's villages say ``sample`` and must stay labelled so in the registry.
-    """
-    origin = source_name or gdf.attrs.get("source_name") or f"file:{Path(label).name}"
-    if "source" not in gdf.columns:
-        return [origin] * len(gdf)
-    return [origin if is_blank(value) else str(value).strip() for value in gdf["source"].tolist()]
 
 
 def _collect_incoming(
@@ -519,17 +419,6 @@ def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
 def _refuse(plan: _Plan, report: ImportReport, area: _Area, reason: str, field_name: str) -> None:
     report.add(Severity.ERROR, reason, index=area.index, feature_id=area.code, field=field_name)
     del plan.incoming[area.code]
-
-
-def _finish_or_refuse(report: ImportReport, plan: _Plan, skip_invalid: bool) -> None:
-    report.rejected = len(report.rejected_indexes())
-    report.sort_issues()
-    if report.rejected and not skip_invalid:
-        raise ImportRejected(
-            f"{report.rejected} of {report.read} features refused; nothing was imported", report
-        )
-    if not plan.incoming:
-        raise ImportRejected("no feature left to import; nothing was imported", report)
 
 
 def _provinces_of(codes: set[str]) -> list[str]:
@@ -675,7 +564,9 @@ def _parent_name(gdf: gpd.GeoDataFrame, level: Level, code: str) -> str:
     return f"{kind_of(code).capitalize()} {code}"
 
 
-def _write(session: Session, plan: _Plan, report: ImportReport, pipeline: _Pipeline | None) -> None:
+def _write(
+    session: Session, plan: _Plan, report: ImportReport, pipeline: ChunkPipeline[_Area] | None
+) -> None:
     """Insert or update the incoming and derived areas, level by level from the top.
 
     With a ``pipeline`` (streaming) the incoming areas are validated chunk by chunk as they are

@@ -51,13 +51,6 @@ def register_reader(suffix: str, reader: Reader, description: str) -> None:
     _READERS[suffix.lower()] = _Registered(reader, description)
 
 
-def is_blank(value: object) -> bool:
-    """True for a missing cell: ``None``, NaN, or text that is only white space."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return True
-    return not str(value).strip()
-
-
 def check_size(path: Path, settings: ImportSettings | None = None) -> None:
     """Refuse a file over the configured limit before reading any of it."""
     limit = (settings or ImportSettings()).max_file_bytes

@@ -11,64 +11,22 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
 
 from geo.errors import ConfigurationError
 from geo.settings import DatabaseSettings
-from geo.store.models import Base
+from geo.store.backend import backend_of
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-
-BULK_LOCK_TIMEOUT = "2s"
-"""How long bulk work waits for an ACCESS EXCLUSIVE lock before going the incremental way."""
-
-LOCK_REFUSED = frozenset({"55P03", "40P01"})
-"""SQLSTATEs of a lock wait cut short: by ``lock_timeout``, or as one side of a deadlock (two
-bulk jobs on one table, each holding the ROW EXCLUSIVE lock its own writes took)."""
-
-
-@contextmanager
-def local_settings(conn: Connection, settings: dict[str, str]) -> Iterator[None]:
-    """Transaction-local PostgreSQL settings, put back as they were afterwards (no-op on GPKG)."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    names = list(settings)
-    before = conn.execute(select(*(func.current_setting(n) for n in names))).one()
-    conn.execute(select(*(func.set_config(n, v, True) for n, v in settings.items())))
-    yield
-    # On an error the transaction is aborted and SET LOCAL dies with it: nothing to restore.
-    conn.execute(select(*(func.set_config(n, v, True) for n, v in zip(names, before, strict=True))))
-
-
-def run_if_lock_granted(conn: Connection, statements: list[Any]) -> bool:
-    """Run DDL that takes an ACCESS EXCLUSIVE lock, waiting for it at most ``BULK_LOCK_TIMEOUT``.
-
-    In a savepoint: when another transaction holds the table longer, or would deadlock with
-    this one, nothing is run and the answer is ``False`` (the caller goes the incremental way).
-    """
-    try:
-        with conn.begin_nested(), local_settings(conn, {"lock_timeout": BULK_LOCK_TIMEOUT}):
-            for statement in statements:
-                conn.execute(statement)
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) not in LOCK_REFUSED:
-            raise
-        return False
-    return True
-
-
-def is_geopackage(engine: Engine) -> bool:
-    """True for the embedded GeoPackage backend."""
-    return engine.dialect.name in ("geopackage", "sqlite")
 
 
 def _enable_foreign_keys(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook
@@ -144,21 +102,30 @@ def init_schema(engine: Engine) -> None:
     PostGIS goes through the Alembic migrations (spatial-aware); the GeoPackage gets the same
     tables from the same models with ``create_all``.
     """
-    if is_geopackage(engine):
-        Base.metadata.create_all(engine)
-        return
-    with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    upgrade_postgis(engine)
+    backend_of(engine).init_schema(engine)
 
 
 def upgrade_postgis(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations against a PostGIS engine."""
     from alembic import command  # noqa: PLC0415 - Alembic only matters for PostGIS
-    from alembic.config import Config  # noqa: PLC0415
+
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+
+
+def downgrade_postgis(engine: Engine, revision: str) -> None:
+    """Undo the Alembic migrations on a PostGIS engine down to ``revision`` (``"base"``: all)."""
+    from alembic import command  # noqa: PLC0415 - Alembic only matters for PostGIS
+
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), revision)
+
+
+def _alembic_config(conn: Connection) -> Config:
+    """Configuration that runs this package's migrations on ``conn`` (``migrations/env.py``)."""
+    from alembic.config import Config  # noqa: PLC0415 - Alembic only matters for PostGIS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    config.attributes["connection"] = conn
+    return config

@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from geoalchemy2 import Geometry
 
 from geo.codes import Level
+from geo.errors import UnknownLayer
 
 SRID = 4326
 
@@ -311,6 +312,16 @@ ASSET_LAYERS: dict[str, LayerInfo] = {
         LayerInfo("facility", Facility, "Public facilities", "Fasilitas umum"),
     )
 }
+
+
+def asset_layer(name: str) -> LayerInfo:
+    """Look up an asset layer by name; raise :class:`~geo.errors.UnknownLayer` if none."""
+    try:
+        return ASSET_LAYERS[name]
+    except KeyError:
+        known = ", ".join(ASSET_LAYERS)
+        raise UnknownLayer(f"unknown layer {name!r}; asset layers: {known}") from None
+
 
 # Current-version lookups by code are the hot path of every join.
 for _model in AREA_MODELS.values():

@@ -13,8 +13,8 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geo.codes import kind_of, level_of, parent_of
+from geo.store.backend import backend_of
 from geo.store.models import AREA_MODELS, ASSET_LAYERS, AdminArea, Asset, utcnow
-from geo.store.writes import geom_from_wkb
 
 LON0, LAT0 = 112.0, -8.0
 """South-west corner of the test grid (near Kab. Malang, so coordinates look real)."""
@@ -73,7 +73,8 @@ def _insert(
 ) -> Any:
     """Insert like the importers do (GeoPackage binary on a GeoPackage) and load the row."""
     now = utcnow()
-    stmt = insert(model).values({geom_column: geom_from_wkb(session)}).returning(model.id)
+    geom_value = backend_of(session).geom_from_wkb()
+    stmt = insert(model).values({geom_column: geom_value}).returning(model.id)
     payload = {**row, "_wkb": shapely.to_wkb(geom), "created_at": now, "updated_at": now}
     new_id = session.execute(stmt, payload).scalar_one()
     return session.get(model, new_id)

@@ -360,7 +360,7 @@ def test_jatim_geopackage_repairs_exactly_the_listed_invalid_villages(
     engine, boundaries_dir, code_list_csv
 ):
     load_code_list(engine, code_list_csv)
-    report = import_boundaries(engine, boundaries_dir / JATIM_GPKG, layer="desa_35")
+    report = import_boundaries(engine, boundaries_dir / JATIM_GPKG, file_layer="desa_35")
 
     assert (report.read, report.inserted, report.updated, report.rejected) == (8494, 8494, 0, 0)
     assert report.derived == {"province": 1, "regency": 38, "district": 666}

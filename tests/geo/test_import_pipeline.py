@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 import geopandas as gpd
 import shapely
 
-import geo.store.db as geo_db
+import geo.store.backend as geo_backend
 from geo.errors import ImportRejected
-from geo.ingest import boundaries
+from geo.ingest import pipeline
 from geo.ingest.boundaries import area_km2, count_areas, import_boundaries, import_code_list
 from geo.ingest.report import Severity
 from geo.store import writes as storage
@@ -63,7 +63,7 @@ def batu(shared_data: Path) -> gpd.GeoDataFrame:
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Rows handed to the database per write, in order; chunks of 8 features."""
-    monkeypatch.setattr(boundaries, "CHUNK_SIZE", 8)
+    monkeypatch.setattr(pipeline, "CHUNK_SIZE", 8)
     seen: list[int] = []
     write = storage.Inserter.write
 
@@ -157,7 +157,7 @@ def test_report_lists_findings_in_file_order(registry, batu, writes):
 def test_bulk_load_sets_aside_and_restores_the_gist_index_and_foreign_key(
     registry, batu, monkeypatch
 ):
-    monkeypatch.setattr(storage, "BULK_LOAD_MIN_ROWS", 10)
+    monkeypatch.setattr(geo_backend, "BULK_LOAD_MIN_ROWS", 10)
     bulk: list[bool] = []
     leave = storage.Inserter.__exit__
 
@@ -181,8 +181,8 @@ def test_bulk_load_sets_aside_and_restores_the_gist_index_and_foreign_key(
 
 @pytest.mark.parametrize("backend", ["postgis"], indirect=True)
 def test_bulk_load_goes_row_by_row_when_a_reader_holds_the_table(registry, batu, monkeypatch):
-    monkeypatch.setattr(storage, "BULK_LOAD_MIN_ROWS", 10)
-    monkeypatch.setattr(geo_db, "BULK_LOCK_TIMEOUT", "100ms")
+    monkeypatch.setattr(geo_backend, "BULK_LOAD_MIN_ROWS", 10)
+    monkeypatch.setattr(geo_backend, "BULK_LOCK_TIMEOUT", "100ms")
     bulk: list[bool] = []
     leave = storage.Inserter.__exit__
 

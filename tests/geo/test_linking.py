@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from geoalchemy2.shape import from_shape
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point
 
-import geo.store.db as geo_db
+import geo.store.backend as geo_backend
 from geo import linking
 from geo.errors import UnknownLayer
 from geo.linking import LayerCounts, Mismatch, OutsideAsset, link_assets
@@ -445,7 +445,7 @@ def test_bulk_relink_goes_incremental_when_readers_hold_the_layer(session, engin
     _towers_to_relink(session)
     indexes = _tower_indexes(session)
     _always_bulk(monkeypatch)
-    monkeypatch.setattr(geo_db, "BULK_LOCK_TIMEOUT", "100ms")
+    monkeypatch.setattr(geo_backend, "BULK_LOCK_TIMEOUT", "100ms")
     updated, hot = _row_updates(session)
     with engine.connect() as reader:
         reader.execute(select(func.count()).select_from(Tower))  # holds ACCESS SHARE on tower
@@ -472,7 +472,7 @@ def test_bulk_relink_goes_incremental_rather_than_deadlock(session, engine, monk
     PostgreSQL cancels the DROP INDEX as a deadlock, and the link goes the incremental way."""
     _towers_to_relink(session)  # this transaction now holds ROW EXCLUSIVE on tower
     _always_bulk(monkeypatch)
-    monkeypatch.setattr(geo_db, "BULK_LOCK_TIMEOUT", "20s")  # the deadlock, not the timeout
+    monkeypatch.setattr(geo_backend, "BULK_LOCK_TIMEOUT", "20s")  # the deadlock, not the timeout
     with engine.connect() as writer:
         writer.execute(text("SET deadlock_timeout = '20s'"))  # so that this side is not cancelled
         writer.execute(text("SET lock_timeout = '15s'"))  # it never waits for ever, even here
