@@ -411,7 +411,7 @@ def _candidates(
             inner_columns=[village_code],
         )
         columns = [asset_columns[0], village_code, *asset_columns[1:]]
-    return select(*columns).select_from(joined).where(Village.valid_to.is_(None))
+    return select(*columns).select_from(joined).where(Village.in_force())
 
 
 # --------------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def counts_per_village(
     frame = _plain_frame(
         session,
         select(Village.code, Village.name, Village.parent_code.label("district_code"))
-        .where(*_current(Village), *_village_filters(regency, district))
+        .where(Village.in_force(), *_village_filters(regency, district))
         .order_by(Village.code),
     )
     for name, info in ASSET_LAYERS.items():
@@ -152,12 +152,18 @@ def villages_without(
     E.g. villages without a destination (``destination``) or a flagship product
     (``product_site``). Raises :class:`~geo.errors.UnknownLayer`.
     """
-    model = asset_layer(layer).model
-    stmt = _area_select(Village).where(
-        *_village_filters(regency, district),
-        ~exists().where(model.village_code == Village.code),
-    )
+    stmt = _area_select(Village).where(*_village_filters(regency, district), without_layer(layer))
     return _geo_frame(session, stmt)
+
+
+def without_layer(layer: str) -> ColumnElement[bool]:
+    """Condition on :class:`~geo.store.models.Village`: no asset of ``layer`` is linked to it.
+
+    ``NOT EXISTS`` on the layer's ``village_code`` index: the one way every count and list of
+    "villages without" is asked. Raises :class:`~geo.errors.UnknownLayer`.
+    """
+    model = asset_layer(layer).model
+    return ~exists().where(model.village_code == Village.code)
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,10 +177,6 @@ def _code(value: str, level: Level) -> str:
     if level_of(code) is not level:
         raise InvalidCode(f"{value!r} is not a {level.value} code")
     return code
-
-
-def _current(model: type[AdminArea]) -> list[ColumnElement[bool]]:
-    return [model.valid_to.is_(None)]
 
 
 def _village_filters(regency: str | None, district: str | None) -> list[ColumnElement[bool]]:
@@ -201,7 +203,7 @@ def _linked_filters(
 
 
 def _count_by_village(model: type[Asset], regency: str | None, district: str | None) -> Select[Any]:
-    codes = select(Village.code).where(*_current(Village), *_village_filters(regency, district))
+    codes = select(Village.code).where(Village.in_force(), *_village_filters(regency, district))
     return (
         select(model.village_code, func.count())
         .where(model.village_code.in_(codes))
@@ -222,7 +224,7 @@ def _area_select(model: type[AdminArea]) -> Select[Any]:
             model.source,
             _wkb(model.boundary),
         )
-        .where(*_current(model))
+        .where(model.in_force())
         .order_by(model.code)
     )
 

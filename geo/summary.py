@@ -8,6 +8,7 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from geo.codes import normalize_code
+from geo.queries import without_layer
 from geo.store.backend import backend_of
 from geo.store.db import transaction
 from geo.store.models import AREA_MODELS, ASSET_LAYERS, Village
@@ -48,7 +49,7 @@ def _in_regency(column: Any, regency: str | None) -> Any:
 def _areas(session: Session, regency: str | None) -> dict[str, dict[str, int]]:
     out = {}
     for level, model in AREA_MODELS.items():
-        where = [model.valid_to.is_(None)]
+        where = [model.in_force()]
         if regency is not None:
             where.append(
                 (model.code == regency)
@@ -85,7 +86,7 @@ def _areas(session: Session, regency: str | None) -> dict[str, dict[str, int]]:
 def _village_kinds(session: Session, regency: str | None) -> dict[str, int]:
     rows = session.execute(
         select(Village.kind, func.count())
-        .where(Village.valid_to.is_(None), _in_regency(Village.code, regency))
+        .where(Village.in_force(), _in_regency(Village.code, regency))
         .group_by(Village.kind)
         .order_by(Village.kind)
     ).all()
@@ -106,14 +107,8 @@ def _layer(session: Session, name: str, regency: str | None) -> dict[str, int]:
 
 
 def _villages_without(session: Session, layer: str, regency: str | None) -> int:
-    model = ASSET_LAYERS[layer].model
-    linked = select(model.village_code).where(model.village_code.is_not(None))
     return session.scalar(
         select(func.count())
         .select_from(Village)
-        .where(
-            Village.valid_to.is_(None),
-            _in_regency(Village.code, regency),
-            Village.code.not_in(linked),
-        )
+        .where(Village.in_force(), _in_regency(Village.code, regency), without_layer(layer))
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     DateTime,
     Float,
@@ -134,6 +135,11 @@ class AdminArea(Tracked):
     @declared_attr.directive
     def __table_args__(cls) -> tuple:  # noqa: N805
         return (UniqueConstraint("code", "valid_from"),)
+
+    @classmethod
+    def in_force(cls) -> ColumnElement[bool]:
+        """The rows in force: each area's current version (``valid_to`` empty)."""
+        return cls.valid_to.is_(None)
 
 
 class Province(AdminArea, Base):
