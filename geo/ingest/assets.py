@@ -36,7 +36,6 @@ from geo.ingest.frame import (
 )
 from geo.ingest.report import ImportReport, Progress, Severity
 from geo.ingest.validation import clean_geometries
-from geo.settings import ImportSettings
 from geo.store.backend import backend_of
 from geo.store.models import Asset, asset_layer
 from geo.store.writes import changed_fields, insert_rows, same_geometries, update_rows
@@ -166,37 +165,23 @@ def import_assets(
     layer: str,
     source: str | Path | gpd.GeoDataFrame,
     *,
-    source_name: str | None = None,
     field_map: dict[str, str] | None = None,
     defaults: dict[str, str] | None = None,
-    file_layer: str | None = None,
-    assume_crs: str | None = None,
-    lat_field: str | None = None,
-    lon_field: str | None = None,
-    skip_invalid: bool = False,
-    settings: ImportSettings | None = None,
     progress: Progress | None = None,
+    **options: Any,
 ) -> ImportReport:
     """Import one asset layer from a file or a GeoDataFrame and link it to villages.
 
-    ``layer`` is the registry's asset layer (``tower``...); ``file_layer`` picks a layer of a
-    multi-layer file. ``field_map`` maps layer columns to file columns when names do not match;
-    ``defaults`` fills a layer column where the file has no value (``facility_type`` =
-    ``village_office`` for a list of village offices). Raises
-    :class:`~geo.errors.ImportRejected` (nothing written) when a feature is refused, unless
-    ``skip_invalid``.
+    ``layer`` is the registry's asset layer (``tower``...). ``field_map`` maps layer columns
+    to file columns when names do not match; ``defaults`` fills a layer column where the file
+    has no value (``facility_type`` = ``village_office`` for a list of village offices).
+    ``options`` are the fields of :class:`~geo.ingest.frame.ImportOptions` (``source_name``,
+    ``file_layer``, ``assume_crs``, ``lat_field``, ``lon_field``, ``skip_invalid``,
+    ``settings``). Raises :class:`~geo.errors.ImportRejected` (nothing written) when a
+    feature is refused, unless ``skip_invalid``.
     """
-    options = ImportOptions(
-        source_name=source_name,
-        file_layer=file_layer,
-        assume_crs=assume_crs,
-        lat_field=lat_field,
-        lon_field=lon_field,
-        skip_invalid=skip_invalid,
-        settings=settings,
-    )
     importer = AssetImporter(layer, field_map=field_map, defaults=defaults)
-    return run_import(engine, importer, source, options, progress)
+    return run_import(engine, importer, source, ImportOptions(**options), progress)
 
 
 def validate_asset(

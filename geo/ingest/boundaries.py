@@ -36,19 +36,11 @@ from geo.codes import (
 )
 from geo.errors import UnreadableFile
 from geo.geometry import area_km2, dissolve, label_points
-from geo.ingest.frame import (
-    Features,
-    Importer,
-    ImportOptions,
-    is_blank,
-    mark_duplicates,
-    run_import,
-)
+from geo.ingest import frame
 from geo.ingest.pipeline import ChunkPipeline, workers
 from geo.ingest.report import ImportReport, Issue, Progress, Severity
 from geo.ingest.validation import clean_geometries
 from geo.perf import gc_paused
-from geo.settings import ImportSettings
 from geo.store.backend import backend_of
 from geo.store.db import transaction
 from geo.store.models import AREA_MODELS, AdminArea, AreaCode
@@ -131,36 +123,27 @@ def import_boundaries(
     *,
     code_field: str | None = None,
     name_field: str | None = None,
-    file_layer: str | None = None,
-    source_name: str | None = None,
-    source_version: str | None = None,
-    assume_crs: str | None = None,
-    skip_invalid: bool = False,
-    settings: ImportSettings | None = None,
     progress: Progress | None = None,
+    **options: Any,
 ) -> ImportReport:
     """Import administrative boundaries of any level from a file or a GeoDataFrame.
 
-    ``file_layer`` picks a layer of a multi-layer file. Returns the report; raises
-    :class:`~geo.errors.ImportRejected` (nothing written) when a feature is refused, unless
-    ``skip_invalid`` imports the others and reports the refused.
+    ``code_field`` and ``name_field`` name the columns when they are not among
+    :data:`CODE_FIELDS` and :data:`NAME_FIELDS`. ``options`` are the fields of
+    :class:`~geo.ingest.frame.ImportOptions` (``source_name``, ``source_version``,
+    ``file_layer``, ``assume_crs``, ``skip_invalid``, ``settings``). Returns the report;
+    raises :class:`~geo.errors.ImportRejected` (nothing written) when a feature is refused,
+    unless ``skip_invalid`` imports the others and reports the refused.
     """
-    options = ImportOptions(
-        source_name=source_name,
-        source_version=source_version,
-        file_layer=file_layer,
-        assume_crs=assume_crs,
-        skip_invalid=skip_invalid,
-        settings=settings,
-    )
+    settings = frame.ImportOptions(**options)
     with workers() as pool:
         importer = BoundaryImporter(
-            pool, code_field=code_field, name_field=name_field, skip_invalid=skip_invalid
+            pool, code_field=code_field, name_field=name_field, skip_invalid=settings.skip_invalid
         )
-        return run_import(engine, importer, source, options, progress)
+        return frame.run_import(engine, importer, source, settings, progress)
 
 
-class BoundaryImporter(Importer):
+class BoundaryImporter(frame.Importer):
     """The frame's hooks for boundaries: codes and their checks, the parent dissolve.
 
     The level of each feature is read from its code. Boundaries are validated, measured and
@@ -191,7 +174,7 @@ class BoundaryImporter(Importer):
         self.pipeline: ChunkPipeline[_Area] | None = None
         self.streaming = False
 
-    def prepare(self, features: Features, step: Progress) -> None:
+    def prepare(self, features: frame.Features, step: Progress) -> None:
         """Find the code and name columns, read the codes; the plan of areas to write."""
         gdf, report, columns = features.gdf, features.report, features.columns
         code_col = _pick(columns, self.code_field, CODE_FIELDS, "Kemendagri code")
@@ -215,7 +198,7 @@ class BoundaryImporter(Importer):
         )
         features.state = plan
 
-    def check(self, session: Session, features: Features, step: Progress) -> None:
+    def check(self, session: Session, features: frame.Features, step: Progress) -> None:
         """Start validating in the workers, check the codes; decide whether to stream."""
         plan, report = features.state, features.report
         encode = backend_of(session).encode_geometries
@@ -238,15 +221,15 @@ class BoundaryImporter(Importer):
             self.pipeline.drain()
             _drop_refused(plan)
 
-    def streams(self, features: Features) -> bool:
+    def streams(self, features: frame.Features) -> bool:
         """Streamed unless something is refused, refusals are skipped or parents derived."""
         return self.streaming
 
-    def remaining(self, features: Features) -> int:
+    def remaining(self, features: frame.Features) -> int:
         """Areas left to write; an import left with none is refused."""
         return len(features.state.incoming)
 
-    def write(self, session: Session, features: Features, step: Progress) -> None:
+    def write(self, session: Session, features: frame.Features, step: Progress) -> None:
         """Write the areas level by level, with the parents the file does not carry."""
         plan, report = features.state, features.report
         if self.streaming:
@@ -266,7 +249,9 @@ class BoundaryImporter(Importer):
         step(f"writing {len(plan.incoming) + len(plan.derived):,} areas")
         _write(session, plan, report, None)
 
-    def link(self, session: Session, features: Features, step: Progress) -> dict[str, Any] | None:
+    def link(
+        self, session: Session, features: frame.Features, step: Progress
+    ) -> dict[str, Any] | None:
         """Relink every asset when a village (or a parent) changed."""
         report = features.report
         if not (report.inserted or report.updated or report.derived):
@@ -287,7 +272,7 @@ def _read_codes(gdf: gpd.GeoDataFrame, column: str, report: ImportReport) -> lis
         except InvalidCode as exc:
             report.add(Severity.ERROR, str(exc), index=i, feature_id=raw, field=column)
             codes.append(None)
-    first = mark_duplicates(codes, report, what="code", field=column)
+    first = frame.mark_duplicates(codes, report, what="code", field=column)
     return [code if keep else None for code, keep in zip(codes, first.tolist(), strict=True)]
 
 
@@ -351,7 +336,7 @@ def _collect_incoming(
     for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
         if code is None or i in rejected:
             continue
-        text = None if is_blank(name) else str(name).strip()
+        text = None if frame.is_blank(name) else str(name).strip()
         plan.incoming[code] = _Area(code, text or "", geom, origins[i], version, index=i)
 
 
@@ -686,15 +671,17 @@ def import_code_list(
 ) -> ImportReport:
     """Load (or refresh) the Kemendagri code list used to name areas and refuse unknown codes."""
     if isinstance(source, pd.DataFrame):
-        frame = source
+        code_list = source
     else:
         from geo.ingest.sources.codelist import read_code_list  # noqa: PLC0415
 
-        frame = read_code_list(Path(source), prefix=prefix)
+        code_list = read_code_list(Path(source), prefix=prefix)
     label = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
     origin = source_name or f"file:{Path(label).name}"
-    report = ImportReport(target="area_code", path=label, read=len(frame))
-    rows = frame.assign(source=origin)[["code", "name", "level", "kind", "parent_code", "source"]]
+    report = ImportReport(target="area_code", path=label, read=len(code_list))
+    rows = code_list.assign(source=origin)[
+        ["code", "name", "level", "kind", "parent_code", "source"]
+    ]
     rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
     with transaction(engine) as session:
         existing = dict(session.execute(select(AreaCode.code, AreaCode.name)).all())
