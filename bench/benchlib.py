@@ -144,20 +144,27 @@ def measure(
     }
 
 
-def print_table(table: dict[str, dict], peer: str) -> None:
-    """Medians, ratio to ``peer`` and, where measured, CPU seconds of client and server."""
-    base = table.get(peer, {}).get("median_s")
+def print_table(table: dict[str, dict], peer: str, also: str | None = None) -> None:
+    """Medians, ratio to ``peer`` (and to ``also``) and, where measured, CPU seconds.
+
+    Each ratio is also stored in the row (``x_<peer>``) for the JSON results.
+    """
+    peers = [p for p in (peer, also) if p and table.get(p, {}).get("median_s")]
     print(
-        f"{'contender':<19}{'median s':>9}{'min s':>7}{'peak MiB':>9}{'x ' + peer:>10}"
-        f"{'client CPU s':>13}{'server CPU s':>13}"
+        f"{'contender':<19}{'median s':>9}{'min s':>7}{'peak MiB':>9}"
+        + "".join(f"{'x ' + p.removeprefix('ogr2ogr-'):>12}" for p in peers)
+        + f"{'client CPU s':>13}{'server CPU s':>13}"
     )
     for name, row in table.items():
-        ratio = f"{row['median_s'] / base:.2f}" if base else "-"
+        ratios = ""
+        for p in peers:
+            row[f"x_{p}"] = row["median_s"] / table[p]["median_s"]
+            ratios += f"{row[f'x_{p}']:>12.2f}"
         client = f"{row['client_cpu_s']:.2f}" if "client_cpu_s" in row else "-"
         server = f"{row['server_cpu_s']:.2f}" if "server_cpu_s" in row else "-"
         print(
             f"{name:<19}{row['median_s']:>9.2f}{row['min_s']:>7.2f}{row['peak_mb']:>9.0f}"
-            f"{ratio:>10}{client:>13}{server:>13}"
+            f"{ratios}{client:>13}{server:>13}"
         )
     if any("server_cpu_s" in row for row in table.values()):
         print(

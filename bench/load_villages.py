@@ -14,7 +14,10 @@ Contenders, each in its own process (so peak memory is its own) on a fresh datab
 
 Usage: ``python bench/load_villages.py --database-url postgresql://postgres@127.0.0.1:5432/postgres``
 (the server must allow CREATE DATABASE; ``scripts/postgis.sh start DIR`` gives one). Prints a
-table and writes ``bench/results/load_villages.json``. With psutil (``pip install -e '.[bench]'``)
+table with the ratios to ``ogr2ogr`` (the floor) and to ``ogr2ogr -makevalid`` (the fair peer
+of a validated load) and writes ``bench/results/load_villages.json``. ``--national 10`` loads
+Jawa Timur tiled ten times across Indonesia instead (84,940 villages, see ``national.py``;
+``load_villages_national.json``). With psutil (``pip install -e '.[bench]'``)
 and a local server it also reports the CPU seconds of client and server: the load is bound by
 the two cores' CPU, which says how far a contender is from its floor.
 """
@@ -27,6 +30,7 @@ import os
 import resource
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchlib import DEFAULT_URL, CpuMeter, measure, peak_mb, print_table
@@ -35,23 +39,57 @@ from sqlalchemy.engine import make_url
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BOUNDARIES = SHARED / "cahyadsn_wilayah_boundaries"
-VILLAGES = BOUNDARIES / "desa_35_jawa_timur.gpkg"
-CODES = SHARED / "cahyadsn_wilayah" / "kode_wilayah.csv"
-PARENTS = (
-    "provinsi_35_jawa_timur.geojson",
-    "kabkota_35_jawa_timur.geojson",
-    "kecamatan_35_jawa_timur.geojson",
-)
 CONTENDERS = ("ogr2ogr", "ogr2ogr-makevalid", "to_postgis", "petadesa", "petadesa+derive")
+NATIONAL_CONTENDERS = ("ogr2ogr", "ogr2ogr-makevalid", "petadesa", "petadesa+derive")
 
 
-def run_ogr2ogr(url: str, makevalid: bool = False) -> dict:
+@dataclass(frozen=True)
+class Files:
+    """What one benchmark loads: the villages, their parents' files and the code list."""
+
+    villages: Path
+    layer: str
+    parents: tuple[Path, ...]
+    codes: Path
+    prefix: str | None
+
+
+def files(national: int | None) -> Files:
+    """Jawa Timur as published, or tiled ``national`` times (see ``national.py``)."""
+    if national is None:
+        return Files(
+            BOUNDARIES / "desa_35_jawa_timur.gpkg",
+            "desa_35",
+            tuple(
+                BOUNDARIES / name
+                for name in (
+                    "provinsi_35_jawa_timur.geojson",
+                    "kabkota_35_jawa_timur.geojson",
+                    "kecamatan_35_jawa_timur.geojson",
+                )
+            ),
+            SHARED / "cahyadsn_wilayah" / "kode_wilayah.csv",
+            "35",
+        )
+    from national import national_files  # noqa: PLC0415
+
+    paths = national_files(national)
+    return Files(
+        paths["village"],
+        "village",
+        (paths["province"], paths["regency"], paths["district"]),
+        paths["codes"],
+        None,
+    )
+
+
+def run_ogr2ogr(url: str, data: Files, makevalid: bool = False) -> dict:
     u = make_url(url)
     pg = f"PG:host={u.host} port={u.port} user={u.username} dbname={u.database}"
     start = time.perf_counter()
     meter = CpuMeter(resource.RUSAGE_CHILDREN)
     with meter:
-        _ogr2ogr(pg, makevalid)
+        _ogr2ogr(pg, data, makevalid)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
@@ -60,15 +98,15 @@ def run_ogr2ogr(url: str, makevalid: bool = False) -> dict:
     }
 
 
-def _ogr2ogr(pg: str, makevalid: bool) -> None:
+def _ogr2ogr(pg: str, data: Files, makevalid: bool) -> None:
     subprocess.run(
         [
             "ogr2ogr",
             "-f",
             "PostgreSQL",
             pg,
-            str(VILLAGES),
-            "desa_35",
+            str(data.villages),
+            data.layer,
             "-nln",
             "village_ogr",
             "-nlt",
@@ -82,30 +120,30 @@ def _ogr2ogr(pg: str, makevalid: bool) -> None:
     )
 
 
-def run_to_postgis(url: str) -> dict:
+def run_to_postgis(url: str, data: Files) -> dict:
     import geopandas as gpd  # noqa: PLC0415
 
     engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"))
     start = time.perf_counter()
     with CpuMeter() as meter:
-        gdf = gpd.read_file(VILLAGES, layer="desa_35", engine="pyogrio")
+        gdf = gpd.read_file(data.villages, layer=data.layer, engine="pyogrio")
         gdf.to_postgis("village_gpd", engine, if_exists="replace")
     return {"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), **meter.as_dict()}
 
 
-def run_petadesa(url: str, derive: bool) -> dict:
+def run_petadesa(url: str, data: Files, derive: bool) -> dict:
     from geo.ingest.boundaries import count_areas, import_boundaries, import_code_list  # noqa: PLC0415
     from geo.store.db import init_schema, make_engine  # noqa: PLC0415
 
     engine = make_engine(url)
     init_schema(engine)
-    import_code_list(engine, CODES, prefix="35")
+    import_code_list(engine, data.codes, prefix=data.prefix)
     if not derive:
-        for name in PARENTS:
-            import_boundaries(engine, BOUNDARIES / name)
+        for path in data.parents:
+            import_boundaries(engine, path)
     start = time.perf_counter()
     with CpuMeter() as meter:
-        report = import_boundaries(engine, VILLAGES)
+        report = import_boundaries(engine, data.villages)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
@@ -116,14 +154,14 @@ def run_petadesa(url: str, derive: bool) -> dict:
     }
 
 
-def child(name: str, url: str) -> None:
+def child(name: str, url: str, data: Files) -> None:
     """Run one contender once and print its measurement as JSON."""
     if name.startswith("ogr2ogr"):
-        result = run_ogr2ogr(url, makevalid=name.endswith("makevalid"))
+        result = run_ogr2ogr(url, data, makevalid=name.endswith("makevalid"))
     elif name == "to_postgis":
-        result = run_to_postgis(url)
+        result = run_to_postgis(url, data)
     else:
-        result = run_petadesa(url, derive=name.endswith("derive"))
+        result = run_petadesa(url, data, derive=name.endswith("derive"))
     print(json.dumps(result))
 
 
@@ -134,19 +172,30 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", choices=CONTENDERS, action="append")
+    parser.add_argument(
+        "--national",
+        type=int,
+        metavar="COPIES",
+        help="load Jawa Timur tiled COPIES times across Indonesia (10: 84,940 villages)",
+    )
     parser.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    data = files(args.national)
     if args.child:
-        child(args.child, args.database_url)
+        child(args.child, args.database_url, data)
         return
+    extra = [] if args.national is None else ["--national", str(args.national)]
+    contenders = args.only or (CONTENDERS if args.national is None else NATIONAL_CONTENDERS)
     table = {
-        name: measure(__file__, name, args.database_url, args.runs, stem="bench_load")
-        for name in (args.only or CONTENDERS)
+        name: measure(__file__, name, args.database_url, args.runs, extra, stem="bench_load")
+        for name in contenders
     }
-    print_table(table, "ogr2ogr")
-    out = Path(__file__).parent / "results" / "load_villages.json"
+    print(f"{data.villages} ({data.layer})")
+    print_table(table, "ogr2ogr", also="ogr2ogr-makevalid")
+    stem = "load_villages" if args.national is None else "load_villages_national"
+    out = Path(__file__).parent / "results" / f"{stem}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"villages": str(VILLAGES), "results": table}, indent=2))
+    out.write_text(json.dumps({"villages": str(data.villages), "results": table}, indent=2))
     print(f"written {out}")
 
 

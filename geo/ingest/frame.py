@@ -83,6 +83,8 @@ class Features:
     source_version: str | None = None
     state: Any = None
     """What the importer's hooks keep between steps (its plan, its rows)."""
+    reread: Callable[[Collection[str]], gpd.GeoDataFrame] | None = None
+    """Reads other columns of the same file (when it was read with ``read_columns`` only)."""
 
     @property
     def columns(self) -> list[str]:
@@ -126,18 +128,22 @@ def load(
     source: str | Path | gpd.GeoDataFrame, importer: Importer, options: ImportOptions
 ) -> Features:
     """Steps 1-3: read (or take) the features, put them in EPSG:4326, note their provenance."""
+    reread = None
     if isinstance(source, gpd.GeoDataFrame):
         gdf, label = source, source.attrs.get("label", "<GeoDataFrame>")
     else:
-        gdf = read_features(
-            source,
-            layer=options.file_layer,
-            settings=options.settings,
-            lat_field=options.lat_field,
-            lon_field=options.lon_field,
-            only_columns=importer.read_columns,
-        )
-        label = str(source)
+
+        def reread(columns: Collection[str] | None) -> gpd.GeoDataFrame:
+            return read_features(
+                source,
+                layer=options.file_layer,
+                settings=options.settings,
+                lat_field=options.lat_field,
+                lon_field=options.lon_field,
+                only_columns=columns,
+            )
+
+        gdf, label = reread(importer.read_columns), str(source)
     report = ImportReport(target=importer.target, path=label, read=len(gdf))
     gdf = to_wgs84(gdf, report, assume_crs=options.assume_crs)
     return Features(
@@ -146,6 +152,7 @@ def load(
         report,
         provenance(gdf, options.source_name, label),
         options.source_version or gdf.attrs.get("source_version"),
+        reread=reread,
     )
 
 
