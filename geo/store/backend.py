@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +368,8 @@ class _CopySink(RowSink):
         self._copy: Any = None
         self._stack = ExitStack()
         self._columns: list[str] = []
-        self._fixed: list[Any] = []
+        self._values: Any = None
+        self._fixed: tuple[Any, ...] = ()
         self._restore: list[str] = []
 
     def close(self, committed: bool) -> None:
@@ -408,14 +410,9 @@ class _CopySink(RowSink):
         if self._copy is None:
             self._suspend()
             self._open(rows[0])
-        columns, fixed, geom_column, write_row = (
-            self._columns,
-            self._fixed,
-            self.geom_column,
-            self._copy.write_row,
-        )
+        values, fixed, write_row = self._values, self._fixed, self._copy.write_row
         for row in rows:
-            write_row([*(row[c] for c in columns), *fixed, row[geom_column]])
+            write_row(values(row) + fixed)
 
     def _open(self, first: dict[str, Any]) -> None:
         table_ = self.model.__table__
@@ -429,18 +426,23 @@ class _CopySink(RowSink):
             and col.default.is_scalar
             and col.name != "version"
         }
-        names = [*self._columns, *defaults, "created_at", "updated_at", "version"]
-        types = [_COPY_TYPES[table_.columns[n].type.__visit_name__.upper()] for n in names]
+        fixed = [*defaults, "created_at", "updated_at", "version"]
+        types = [_COPY_TYPES[table_.columns[n].type.__visit_name__.upper()] for n in fixed]
+        own = [_COPY_TYPES[table_.columns[n].type.__visit_name__.upper()] for n in self._columns]
         statement = psql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             psql.Identifier(table_.name),
-            psql.SQL(", ").join(map(psql.Identifier, [*names, self.geom_column])),
+            psql.SQL(", ").join(map(psql.Identifier, [*self._columns, self.geom_column, *fixed])),
         )
-        self._fixed = [*defaults.values(), self.now, self.now, 1]
+        # One tuple per row from C (itemgetter), the fixed values appended: building each row
+        # value by value in Python was 0.4 s of 200,000 towers.
+        getter = itemgetter(*self._columns, self.geom_column)
+        self._values = (lambda row: (getter(row),)) if not self._columns else getter
+        self._fixed = (*defaults.values(), self.now, self.now, 1)
         raw = self.session.connection().connection.driver_connection
         cursor = self._stack.enter_context(raw.cursor())
         self._copy = self._stack.enter_context(cursor.copy(statement))
         # client-side encoding only; the server parses the EWKB into geometry
-        self._copy.set_types([*types, "bytea"])
+        self._copy.set_types([*own, "bytea", *types])
 
 
 _BULK_JOIN_SETTINGS = {"jit": "off", "work_mem": "64MB"}

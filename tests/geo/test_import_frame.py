@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import geopandas as gpd
 from shapely.geometry import LineString, Point
@@ -15,7 +15,7 @@ from geo.ingest.frame import is_blank, mark_duplicates
 from geo.ingest.report import ImportReport, Severity
 from geo.samples import sample_region
 from geo.store.db import transaction
-from geo.store.models import Tower, Village
+from geo.store.models import Destination, Tower, Village
 
 # ---------------------------------------------------------------------------- without a database
 
@@ -164,3 +164,34 @@ def test_a_refused_feature_is_reported_the_same_way_by_both_importers(engine):
     ]
     assert all(e.report.errors[0].severity is Severity.ERROR for e in refused)
     assert all(e.report.committed is False for e in refused)
+
+
+def test_text_cells_are_stripped_blanks_take_the_default_and_decimal_commas_read(engine, tmp_path):
+    path = tmp_path / "wisata.csv"
+    path.write_text(
+        "id,nama,kategori,deskripsi,lintang,bujur\n"
+        'w1, Coban Rondo ,-,  air terjun ,"-7,88","112,48"\n'
+        "w2,Pantai,pantai,-,-8.4,112.7\n"
+        "w3,Bukit, , ,-8.1,112.6\n",
+        encoding="utf-8",
+    )
+
+    report = import_assets(engine, "destination", path, defaults={"category": " alam "})
+
+    assert (report.inserted, report.rejected) == (3, 0)
+    with transaction(engine) as session:
+        rows = session.execute(
+            select(
+                Destination.source_id,
+                Destination.name,
+                Destination.category,
+                Destination.description,
+                func.ST_X(Destination.geom),
+                func.ST_Y(Destination.geom),
+            ).order_by(Destination.source_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("w1", "Coban Rondo", "alam", "air terjun", 112.48, -7.88),
+        ("w2", "Pantai", "pantai", None, 112.7, -8.4),
+        ("w3", "Bukit", "alam", None, 112.6, -8.1),
+    ]
