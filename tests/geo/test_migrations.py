@@ -32,9 +32,8 @@ STEPS = [
 ]
 """Every migration with the one before it, oldest first: ``("0001", "base"), ("0002", "0001")``."""
 
-# What a migration changes in the catalog, to tell that a downgrade puts back what was there.
-# Column compression is left out: 0003's downgrade sets pglz explicitly where the columns had
-# none before (tests/geo/test_db.py asserts that pglz).
+# What a migration changes in the catalog, to tell that a downgrade puts back what was there
+# (column compression included: 0003 sets lz4 and its downgrade the server's default again).
 CATALOG = {
     "relations": """
         SELECT c.relname, c.relkind::text, coalesce(c.reloptions::text, '')
@@ -44,7 +43,7 @@ CATALOG = {
     """,
     "columns": """
         SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-               coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+               coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attcompression::text
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

@@ -66,4 +66,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in AREA_TABLES:
         op.create_index(f"ix_{table}_code", table, ["code"], unique=False)
-    _set_compression("pglz")
+    _set_compression("default")  # as the columns were before: the server's default
