@@ -134,6 +134,11 @@ def _fetch_sources(
     base_url: str | None,
     step: Callable[[str], None],
 ) -> tuple[Path, Path]:
+    """Paths of the boundary file of ``regency`` and of the Kemendagri code list.
+
+    Each comes from the cache, the mirror under ``data_dir`` or the network; raises
+    :class:`~geo.errors.SourceUnavailable` when one cannot be had.
+    """
     mirror = data_dir / "cahyadsn_wilayah_boundaries" / "raw" if data_dir else None
     step(f"fetching the village boundaries of {regency}")
     fetched = fetch_regency(regency, settings=settings, mirror_dir=mirror, base_url=base_url)
@@ -147,6 +152,7 @@ def _fetch_sources(
 
 
 def _build_sample(engine: Engine, result: DemoResult, step: Callable[[str], None]) -> DemoResult:
+    """Build the seeded sample region (code ``99.01``) with sample assets, for want of real data."""
     region = sample_region()
     result.regency, result.sample_region = "99.01", True
     step("importing the sample region")
@@ -165,6 +171,10 @@ def _import_real_assets(
     result: DemoResult,
     step: Callable[[str], None],
 ) -> set[str]:
+    """Import the real asset files known for ``regency``; the layers imported.
+
+    A file missing from ``data_dir`` is noted in ``result`` and skipped: a sample fills its layer.
+    """
     layers = set()
     for item in REAL_ASSETS.get(regency, ()):
         path = data_dir / item.path if data_dir else None
@@ -190,6 +200,7 @@ def _import_real_assets(
 def _import_samples(
     engine: Engine, regency: str, layers: set[str], result: DemoResult, step: Callable[[str], None]
 ) -> None:
+    """Import seeded sample features of ``layers`` for the villages of ``regency``."""
     from geo.queries import villages  # noqa: PLC0415
 
     with transaction(engine) as session:

@@ -233,6 +233,10 @@ def point_villages(session: Session, points: np.ndarray) -> list[str | None]:
 def _resolve_layers(
     layers: Iterable[str] | None, ids: dict[str, list[int]] | None
 ) -> list[LayerInfo]:
+    """The layers to link, each once and in order: ``layers``, else the keys of ``ids``, else all.
+
+    Every name, those of ``ids`` included, must be a layer (:class:`~geo.errors.UnknownLayer`).
+    """
     if isinstance(layers, str):  # one name, not its letters
         layers = [layers]
     names = list(layers) if layers is not None else list(ids or ASSET_LAYERS)
@@ -259,6 +263,7 @@ def _link_layer(
     report: LinkReport,
     count_as_edit: bool = True,
 ) -> None:
+    """Link one layer's assets (all, or the ``selected`` ids) and put its counts in ``report``."""
     model = info.model
     if selected is not None and not selected:
         report.layers[info.name] = LayerCounts()
@@ -319,6 +324,7 @@ def _has_rows(conn: Connection, model: type[Asset], scope: Table | None) -> bool
 
 
 def _temp_table(scratch: MetaData, stem: str, *columns: Column) -> Table:
+    """A temporary table of ``columns`` in ``scratch``, under a random name so that none clashes."""
     name = f"petadesa_{stem}_{uuid.uuid4().hex[:8]}"
     return Table(name, scratch, *columns, prefixes=["TEMPORARY"])
 
@@ -480,6 +486,7 @@ def _candidates(
 
 
 def _in_scope(model: type[Asset], scope: Table | None) -> list[ColumnElement[bool]]:
+    """Condition keeping ``model``'s rows to the ids in ``scope``; none without a scope."""
     return [] if scope is None else [model.id.in_(select(scope.c.id))]
 
 
@@ -527,6 +534,7 @@ def _add_unlinks(conn: Connection, model: type[Asset], best: Table, scope: Table
 
 
 def _count_rows(conn: Connection, best: Table, *where: ColumnElement[bool]) -> int:
+    """Number of rows of ``best`` that meet ``where``."""
     return int(conn.execute(select(func.count()).select_from(best).where(*where)).scalar_one())
 
 
@@ -558,6 +566,7 @@ def _link_indexes(model: type[Asset]) -> list[Index]:
 
 
 def _mismatch_condition(model: type[Asset]) -> ColumnElement[bool]:
+    """Condition: the source claimed a village and the link found another one, or none."""
     return and_(
         model.claimed_village_code.is_not(None),
         model.claimed_village_code.is_distinct_from(model.village_code),
@@ -565,6 +574,7 @@ def _mismatch_condition(model: type[Asset]) -> ColumnElement[bool]:
 
 
 def _count(conn: Connection, model: type[Asset], scope: Table | None, counts: LayerCounts) -> None:
+    """Fill ``counts`` from the rows within ``scope``: total, linked, unlinked, mismatched."""
     row = conn.execute(
         select(
             func.count(),
@@ -579,6 +589,7 @@ def _count(conn: Connection, model: type[Asset], scope: Table | None, counts: La
 def _outside(
     conn: Connection, info: LayerInfo, scope: Table | None, limit: int | None
 ) -> list[OutsideAsset]:
+    """The first ``limit`` assets (by id) in no current village, each with a point on it."""
     model = info.model
     rows = conn.execute(
         select(model.id, model.name, func.ST_AsBinary(model.geom, type_=LargeBinary))
@@ -596,6 +607,7 @@ def _outside(
 def _mismatched(
     conn: Connection, info: LayerInfo, scope: Table | None, limit: int | None
 ) -> list[Mismatch]:
+    """The first ``limit`` assets (by id) whose claimed village is not the one linked."""
     model = info.model
     rows = conn.execute(
         select(model.id, model.name, model.claimed_village_code, model.village_code)

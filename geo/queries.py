@@ -180,6 +180,7 @@ def _code(value: str, level: Level) -> str:
 
 
 def _village_filters(regency: str | None, district: str | None) -> list[ColumnElement[bool]]:
+    """Conditions keeping the villages of ``regency`` (by code prefix) and of ``district``."""
     filters = []
     if regency is not None:
         prefix = _code(regency, Level.REGENCY) + "."
@@ -192,6 +193,7 @@ def _village_filters(regency: str | None, district: str | None) -> list[ColumnEl
 def _linked_filters(
     model: type[Asset], village: str | None, district: str | None, regency: str | None
 ) -> list[ColumnElement[bool]]:
+    """Conditions keeping assets linked to ``village``, or to one in ``district``/``regency``."""
     filters = []
     if village is not None:
         filters.append(model.village_code == _code(village, Level.VILLAGE))
@@ -203,6 +205,7 @@ def _linked_filters(
 
 
 def _count_by_village(model: type[Asset], regency: str | None, district: str | None) -> Select[Any]:
+    """``(village_code, count)`` of ``model``'s assets per current village the filters keep."""
     codes = select(Village.code).where(Village.in_force(), *_village_filters(regency, district))
     return (
         select(model.village_code, func.count())
@@ -212,6 +215,7 @@ def _count_by_village(model: type[Asset], regency: str | None, district: str | N
 
 
 def _area_select(model: type[AdminArea]) -> Select[Any]:
+    """Current areas of ``model`` with the columns :func:`villages` lists, ordered by code."""
     return (
         select(
             model.code,
@@ -230,6 +234,7 @@ def _area_select(model: type[AdminArea]) -> Select[Any]:
 
 
 def _wkb(geom: Any) -> ColumnElement[bytes]:
+    """``geom`` as WKB in a column named ``geometry``, for :func:`_geo_frame` to decode."""
     return func.ST_AsBinary(geom, type_=LargeBinary).label("geometry")
 
 
@@ -243,11 +248,13 @@ def _within_bbox(session: Session, stmt: Select[Any], model: type[Asset], bbox: 
 
 
 def _plain_frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
+    """Rows of ``stmt`` as a DataFrame, with the statement's column names."""
     result = session.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
 def _geo_frame(session: Session, stmt: Select[Any]) -> gpd.GeoDataFrame:
+    """Rows of ``stmt`` as a GeoDataFrame in EPSG:4326, its WKB ``geometry`` column decoded."""
     frame = _plain_frame(session, stmt)
     wkb = [None if v is None else bytes(v) for v in frame.pop("geometry")]
     geometry = gpd.GeoSeries(shapely.from_wkb(wkb), index=frame.index, crs=CRS)

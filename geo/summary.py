@@ -43,10 +43,15 @@ def registry_summary(engine: Engine, *, regency: str | None = None) -> dict[str,
 
 
 def _in_regency(column: Any, regency: str | None) -> Any:
+    """Condition: the code in ``column`` lies in ``regency`` (always true without one)."""
     return True if regency is None else column.like(f"{regency}.%")
 
 
 def _areas(session: Session, regency: str | None) -> dict[str, dict[str, int]]:
+    """Areas in force per level: how many, how many derived, repaired or sample, their km².
+
+    With ``regency``, only that regency, its province and the areas under it.
+    """
     out = {}
     for level, model in AREA_MODELS.items():
         where = [model.in_force()]
@@ -84,6 +89,7 @@ def _areas(session: Session, regency: str | None) -> dict[str, dict[str, int]]:
 
 
 def _village_kinds(session: Session, regency: str | None) -> dict[str, int]:
+    """Villages in force per kind (``desa``, ``kelurahan``)."""
     rows = session.execute(
         select(Village.kind, func.count())
         .where(Village.in_force(), _in_regency(Village.code, regency))
@@ -94,6 +100,7 @@ def _village_kinds(session: Session, regency: str | None) -> dict[str, int]:
 
 
 def _layer(session: Session, name: str, regency: str | None) -> dict[str, int]:
+    """Features of the asset layer ``name``: how many, linked, unlinked and sample."""
     model = ASSET_LAYERS[name].model
     where = [] if regency is None else [model.village_code.like(f"{regency}.%")]
     row = session.execute(
@@ -107,6 +114,7 @@ def _layer(session: Session, name: str, regency: str | None) -> dict[str, int]:
 
 
 def _villages_without(session: Session, layer: str, regency: str | None) -> int:
+    """Number of villages in force with no feature of ``layer`` linked to them."""
     return session.scalar(
         select(func.count())
         .select_from(Village)

@@ -77,6 +77,8 @@ RANGES = {
 
 @dataclass
 class _Column:
+    """A layer column, the file column that fills it (``None``: none) and its kind."""
+
     name: str
     source: str | None
     kind: str  # text, float, date
@@ -91,6 +93,10 @@ def layer_columns(layer: str) -> list[str]:
 
 
 def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) -> list[_Column]:
+    """The layer's columns, each matched to a file column by ``field_map``, name or alias.
+
+    Names and aliases are compared case-insensitively; a file column fills one layer column at most.
+    """
     model = asset_layer(layer).model
     lowered = {c.lower(): c for c in columns}
     taken: set[str] = set()
@@ -135,6 +141,10 @@ def _coerce(column: _Column, value: Any) -> Any:
 
 
 def _technologies(text: str) -> str:
+    """Radio technologies as a comma list in :data:`TECHNOLOGIES` order (``LTE`` is ``4G``).
+
+    Raises ValueError naming any technology that is not one of them.
+    """
     parts = text.replace(";", ",").replace("/", ",").split(",")
     tokens = {t.strip().upper().replace("LTE", "4G") for t in parts}
     tokens.discard("")
@@ -147,6 +157,7 @@ def _technologies(text: str) -> str:
 
 
 def _tower_status(text: str) -> str:
+    """A tower status as ``planned`` or ``on-air``, Indonesian words accepted; else ValueError."""
     value = text.strip().lower().replace(" ", "-").replace("_", "-")
     value = {"onair": "on-air", "aktif": "on-air", "rencana": "planned"}.get(value, value)
     if value not in TOWER_STATUS:
@@ -155,6 +166,11 @@ def _tower_status(text: str) -> str:
 
 
 def _content_id(name: Any, geom: Any) -> str:
+    """A ``source_id`` for a feature without one: a digest of its name and position.
+
+    The geometry is rounded to 1e-7 degrees first, so importing the same file again gives the
+    same id.
+    """
     digest = hashlib.sha1(usedforsecurity=False)
     digest.update(str(name).encode())
     digest.update(shapely.to_wkb(shapely.set_precision(geom, 1e-7)) if geom is not None else b"")
@@ -254,6 +270,7 @@ class AssetImporter(Importer):
 
 
 def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportReport) -> None:
+    """Warn of the file's columns that no layer column takes: they are not stored."""
     used = {c.source for c in columns if c.source} | {"source", gdf.geometry.name}
     unused = [c for c in gdf.columns if c not in used]
     if unused:
@@ -395,6 +412,10 @@ def _plain_text(column: _Column, raw: pd.Series, default: str | None) -> list[An
 
 
 def _typed_value(column: _Column, value: Any, layer: str) -> Any:
+    """One cell value typed for ``column`` of ``layer``; ValueError says why it is refused.
+
+    In a plain text column a whole float loses its ``.0``: an id read as a number stays ``12``.
+    """
     if column.name == "status" and layer == "tower":
         return _tower_status(str(value))
     if column.kind == "text" and column.name not in ("claimed_village_code", "technologies"):
@@ -470,6 +491,7 @@ def _link_new(session: Session, model: type[Asset], rows: list[dict[str, Any]]) 
 
 
 def _ids(session: Session, model: type[Asset], keys: list[tuple[str, str]]) -> list[int]:
+    """Ids of the rows of ``model`` whose ``(source, source_id)`` is one of ``keys``."""
     return [row.id for row in _by_keys(session, model, [model.id], keys)]
 
 
@@ -479,6 +501,10 @@ def _existing(
     keys: list[tuple[str, str]],
     fields: list[str],
 ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Stored rows of ``keys`` by ``(source, source_id)``: id, version, ``fields``, geometry.
+
+    What an upsert compares the incoming rows with; ``geom`` is a shapely geometry.
+    """
     out: dict[tuple[str, str], dict[str, Any]] = {}
     cols = [
         model.id,

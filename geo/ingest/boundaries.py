@@ -70,6 +70,8 @@ COMPARED = ("name", "kind", "parent_code", "parent_id", "source", "source_versio
 
 @dataclass(slots=True)
 class _Area:
+    """One area to write, read from the file or dissolved from its children, with its measures."""
+
     code: str
     name: str
     geom: Any
@@ -93,6 +95,8 @@ class _Area:
 
 @dataclass
 class _Plan:
+    """What a boundary import writes: the file's areas, derived parents, the registry's rows."""
+
     incoming: dict[str, _Area] = field(default_factory=dict)
     derived: dict[str, _Area] = field(default_factory=dict)
     existing: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -107,6 +111,10 @@ class _Plan:
 def _pick(
     columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str
 ) -> str | None:
+    """The column ``wanted``, else the first of ``candidates`` found (any case), else ``None``.
+
+    Raises :class:`~geo.errors.UnreadableFile` when ``wanted`` is not a column of the file.
+    """
     if wanted is not None:
         if wanted not in columns:
             raise UnreadableFile(
@@ -309,6 +317,7 @@ def _measure(
 
 
 def _drop_refused(plan: _Plan) -> None:
+    """Remove from ``plan.incoming`` the areas whose boundary was refused."""
     for code in [code for code, area in plan.incoming.items() if area.refused]:
         del plan.incoming[code]
 
@@ -330,6 +339,10 @@ def _collect_incoming(
     origins: list[str],
     version: str | None,
 ) -> None:
+    """Put in ``plan.incoming``, by code, each feature with a usable code that was not refused.
+
+    A blank name stays empty here: :func:`_check_codes` takes it from the code list.
+    """
     rejected = report.rejected_indexes()
     for i, (code, name, geom) in enumerate(zip(codes, names, geoms, strict=True)):
         if code is None or i in rejected:
@@ -339,6 +352,10 @@ def _collect_incoming(
 
 
 def _check_codes(session: Session, plan: _Plan, report: ImportReport) -> None:
+    """Refuse areas with an unknown code or parent, or no name; note what the registry holds.
+
+    A missing name is taken from the code list; one that differs from it is only warned about.
+    """
     wanted = set(plan.incoming)
     for parent in {a.parent for a in plan.incoming.values() if a.parent is not None}:
         wanted.add(parent)
@@ -409,11 +426,13 @@ def same_name(a: str, b: str) -> bool:
 
 
 def _refuse(plan: _Plan, report: ImportReport, area: _Area, reason: str, field_name: str) -> None:
+    """Report ``area`` as refused (an error on ``field_name``) and drop it from the plan."""
     report.add(Severity.ERROR, reason, index=area.index, feature_id=area.code, field=field_name)
     del plan.incoming[area.code]
 
 
 def _provinces_of(codes: set[str]) -> list[str]:
+    """The province codes (the first two digits) that ``codes`` lie in, sorted."""
     return sorted({code[:2] for code in codes})
 
 
@@ -426,6 +445,7 @@ def _under_provinces(column: Any, provinces: list[str]) -> Any:
 
 
 def _code_list(session: Session, codes: set[str]) -> dict[str, str]:
+    """Code-list names of ``codes``, by code, read province by province."""
     # Core, not the ORM: no ORM row processing for the ~9,000 codes of a province
     rows = session.connection().execute(
         select(AreaCode.code, AreaCode.name).where(
@@ -436,6 +456,7 @@ def _code_list(session: Session, codes: set[str]) -> dict[str, str]:
 
 
 def _registry(session: Session, codes: set[str]) -> dict[str, dict[str, Any]]:
+    """Rows in force of ``codes``, by code: id, version and the fields in :data:`COMPARED`."""
     provinces = _provinces_of(codes)
     out: dict[str, dict[str, Any]] = {}
     for model in AREA_MODELS.values():
@@ -448,6 +469,7 @@ def _registry(session: Session, codes: set[str]) -> dict[str, dict[str, Any]]:
 
 
 def _compare_geometries(session: Session, plan: _Plan, areas: list[_Area]) -> None:
+    """Note in ``plan.same_geometry`` which of ``areas`` already stored keep their boundary."""
     by_level: dict[Level, list[_Area]] = defaultdict(list)
     for area in areas:
         if area.code in plan.existing:
@@ -464,6 +486,10 @@ def _mark_same(plan: _Plan, areas: list[_Area], stored: dict[str, Any]) -> None:
 
 
 def _needs_derivation(plan: _Plan, parent: str) -> bool:
+    """Whether ``parent`` is to be dissolved: not in the file, and absent or derived if stored.
+
+    An official boundary already stored is never replaced by a dissolve.
+    """
     if parent in plan.incoming:
         return False
     return plan.existing.get(parent, {}).get("source", DERIVED) == DERIVED
@@ -525,6 +551,7 @@ def _derive_parents(
 def _children_geometries(
     session: Session, child_model: type[AdminArea], parents: list[str], fresh: dict[str, Any]
 ) -> dict[str, list[Any]]:
+    """The children's boundaries of each of ``parents``: from ``fresh``, else those in force."""
     out: dict[str, list[Any]] = defaultdict(list)
     wanted = set(parents)
     for code, geom in fresh.items():
@@ -563,6 +590,7 @@ class _ParentNames:
         return self._names.get(level, {}).get(code) or f"{kind_of(code).capitalize()} {code}"
 
     def _read(self) -> dict[Level, dict[str, str]]:
+        """Parent names by level and code, from the frame or, lacking those columns, the file."""
         gdf = self.features.gdf
         wanted = [*PARENT_NAME_FIELDS.values(), *PARENT_CODE_FIELDS.values()]
         if self.features.reread is not None and not set(wanted) <= set(gdf.columns):
@@ -736,6 +764,7 @@ def count_areas(engine_or_session: Engine | Session) -> dict[str, int]:
     """Number of current areas per level."""
 
     def run(session: Session) -> dict[str, int]:
+        """Count the areas in force per level in ``session``."""
         return {
             str(level): session.scalar(
                 select(func.count()).select_from(model).where(model.in_force())

@@ -134,6 +134,7 @@ def load(
     else:
 
         def reread(columns: Collection[str] | None) -> gpd.GeoDataFrame:
+            """Read the file again, with only the attribute ``columns`` (``None``: all of them)."""
             return read_features(
                 source,
                 layer=options.file_layer,

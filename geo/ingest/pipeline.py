@@ -73,11 +73,13 @@ class ChunkPipeline(Generic[T]):
         self._fill()
 
     def _fill(self) -> None:
+        """Submit pending chunks to the pool until ``ahead`` chunks are in flight."""
         while self._pending and len(self._window) < self.ahead:
             chunk = self._pending.popleft()
             self._window.append((chunk, self.pool.submit(self.work, chunk)))
 
     def _take(self) -> list[T]:
+        """The oldest chunk in flight, once done; its findings go to the report."""
         chunk, future = self._window.popleft()
         issues = future.result()
         self._fill()

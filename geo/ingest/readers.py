@@ -34,6 +34,8 @@ Reader = Callable[..., gpd.GeoDataFrame]
 
 @dataclass(frozen=True)
 class _Registered:
+    """A reader registered for a suffix, with the format's name for error messages."""
+
     reader: Reader
     description: str
 
@@ -108,6 +110,10 @@ def read_features(
 def _read_vector(
     path: Path | str, label: str, layer: str | None, only_columns: Collection[str] | None = None
 ) -> gpd.GeoDataFrame:
+    """Read one layer of a file GDAL opens; only the ``only_columns`` attributes if given.
+
+    ``label`` names the file in errors; a layer without a geometry column is refused.
+    """
     layer = layer or _single_layer(path, label)
     try:
         columns = None
@@ -124,6 +130,10 @@ def _read_vector(
 
 
 def _single_layer(path: Path | str, label: str) -> str | None:
+    """The layer to read when none is named: the only spatial one, else the first.
+
+    Refuses a file with no layer, or with several spatial layers to choose from.
+    """
     try:
         layers = pyogrio.list_layers(path)
     except Exception as exc:
@@ -139,11 +149,17 @@ def _single_layer(path: Path | str, label: str) -> str | None:
 
 
 def _gdal_reason(exc: Exception) -> str:
+    """First line of a GDAL error, white space collapsed, cut to 300 characters."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return re.sub(r"\s+", " ", text)[:300]
 
 
 def _read_zipped_shapefile(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    """Read the Shapefile in a zip through GDAL's ``/vsizip/``; ``layer`` picks one by name.
+
+    A missing ``.shx`` or ``.dbf`` refuses the file; a missing ``.prj`` is noted in
+    ``attrs["crs_note"]`` for the CRS diagnosis.
+    """
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
@@ -173,6 +189,10 @@ def _read_zipped_shapefile(path: Path, layer: str | None) -> gpd.GeoDataFrame:
 def _find_column(
     columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str
 ) -> str:
+    """The CSV column of ``what``: ``wanted``, else the first of ``candidates`` (any case).
+
+    Raises :class:`~geo.errors.UnreadableFile` pointing to ``--lat-field`` or ``--lon-field``.
+    """
     lowered = {c.lower(): c for c in columns}
     if wanted is not None:
         if wanted in columns:

@@ -32,6 +32,7 @@ WGS84 = CRS.from_epsg(4326)
 
 
 def _inside(minx, miny, maxx, maxy) -> np.ndarray:  # noqa: ANN001 - numpy arrays
+    """Which bounds lie wholly inside the envelope of Indonesia (:data:`LON_RANGE`, ...)."""
     return (
         (minx >= LON_RANGE[0])
         & (maxx <= LON_RANGE[1])
@@ -55,6 +56,7 @@ def classify_positions(bounds: np.ndarray) -> np.ndarray:
 
 
 def _describe(bounds: np.ndarray) -> str:
+    """The extent of the non-empty ``bounds`` as text, for a CRS diagnosis."""
     valid = bounds[~np.isnan(bounds).any(axis=1)]
     minx, miny = valid[:, 0].min(), valid[:, 1].min()
     maxx, maxy = valid[:, 2].max(), valid[:, 3].max()
@@ -62,6 +64,10 @@ def _describe(bounds: np.ndarray) -> str:
 
 
 def _utm_hint(bounds: np.ndarray) -> str:
+    """A hint naming the UTM zones when the median position looks like UTM over Indonesia.
+
+    Empty when it looks like neither UTM south nor UTM north.
+    """
     valid = bounds[~np.isnan(bounds).any(axis=1)]
     x, y = float(np.median(valid[:, 0])), float(np.median(valid[:, 1]))
     if 100_000 <= x <= 900_000 and 8_700_000 <= y <= 10_000_000:
@@ -72,6 +78,10 @@ def _utm_hint(bounds: np.ndarray) -> str:
 
 
 def _refuse_without_crs(kinds: np.ndarray, bounds: np.ndarray, note: str | None) -> None:
+    """Raise :class:`~geo.errors.CRSProblem` for a file with no CRS and no plain lon/lat feature.
+
+    The message says when every feature looks like swapped axes or like projected metres.
+    """
     present = kinds[kinds != "empty"]
     lead = f"{note}; " if note else ""
     where = _describe(bounds)
@@ -140,6 +150,11 @@ def to_wgs84(
 
 
 def _report_misplaced(gdf: gpd.GeoDataFrame, report: ImportReport) -> None:
+    """Report each feature outside Indonesia as an error, with what its coordinates look like.
+
+    When every feature looks swapped or projected, the file's CRS is wrong as a whole: raise
+    :class:`~geo.errors.CRSProblem` instead.
+    """
     bounds = gdf.geometry.bounds.to_numpy()
     kinds = classify_positions(bounds)
     present = kinds[kinds != "empty"]
@@ -243,6 +258,10 @@ def clean_geometries(
 
 
 def _repair(geom, target_type: str, report: ImportReport, i: int, fid: object):  # noqa: ANN001, ANN202
+    """``geom`` made valid, keeping only parts of the target's type; ``None`` if nothing is left.
+
+    The repair, or the refusal, goes in the report with GEOS's reason for the invalidity.
+    """
     reason = shapely.is_valid_reason(geom)
     repaired = shapely.make_valid(geom)
     if target_type in _TYPE_IDS:
@@ -273,6 +292,11 @@ def _repair(geom, target_type: str, report: ImportReport, i: int, fid: object): 
 
 
 def _to_target(geom, target_type: str, report: ImportReport, i: int, fid: object):  # noqa: ANN001, ANN202
+    """A valid geometry of the right family as ``target_type``; ``None`` (reported) if it cannot be.
+
+    A polygon or line becomes a one-part multi, a one-point MultiPoint its point; a MultiPoint of
+    several points is refused.
+    """
     kind = geom.geom_type
     if target_type == "POINT":
         if kind == "MultiPoint":

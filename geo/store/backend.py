@@ -209,6 +209,8 @@ class RowSink:
 
 
 class _ExecuteManySink(RowSink):
+    """Inserts each chunk with one ``executemany``: the GeoPackage's sink."""
+
     def __init__(self, backend: Backend, session: Session, model: type, geom_column: str) -> None:
         self.backend, self.session, self.model, self.geom_column = (
             backend,
@@ -219,6 +221,7 @@ class _ExecuteManySink(RowSink):
         self.now = utcnow()
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """Insert these rows with one ``executemany``: version 1, stamped with the sink's time."""
         if not rows:
             return
         payload = [
@@ -373,6 +376,7 @@ class _CopySink(RowSink):
         self._restore: list[str] = []
 
     def close(self, committed: bool) -> None:
+        """End the ``COPY``; unless after an error, make again what a bulk load dropped."""
         self._stack.close()
         if committed:  # after an error the transaction is rolled back: nothing to make
             conn = self.session.connection()
@@ -405,6 +409,7 @@ class _CopySink(RowSink):
             self._restore, self.bulk = restore, True
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """Stream these rows into the ``COPY``, opened at the first chunk (after any bulk drops)."""
         if not rows:
             return
         if self._copy is None:
@@ -415,6 +420,11 @@ class _CopySink(RowSink):
             write_row(values(row) + fixed)
 
     def _open(self, first: dict[str, Any]) -> None:
+        """Open the ``COPY`` of the columns of ``first``, its geometry and the values rows share.
+
+        ``COPY`` bypasses SQLAlchemy's Python-side defaults, so the scalar ones, the timestamps
+        and the version are appended to every row.
+        """
         table_ = self.model.__table__
         self._columns = [c for c in first if c != self.geom_column]
         # COPY bypasses SQLAlchemy's Python-side defaults: supply the scalar ones here.

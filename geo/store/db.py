@@ -30,6 +30,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def _enable_foreign_keys(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook
+    """Turn on foreign-key checks for a new SQLite connection, which leaves them off."""
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
@@ -61,6 +62,10 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
 
 
 def _geopackage_engine(url: str, database: str | None, echo: bool) -> Engine:
+    """An engine on the GeoPackage file ``database``, with SpatiaLite and foreign keys on.
+
+    Refuses a URL without a file, or one whose folder does not exist.
+    """
     # GDAL (pyogrio) must be loaded before SpatiaLite and the system SQLite it links: the other
     # way round, the next GeoPackage read through pyogrio or geopandas crashes the process.
     import pysqlite3.dbapi2 as pysqlite3  # noqa: PLC0415 - only the GeoPackage backend needs it

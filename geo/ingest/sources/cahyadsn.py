@@ -78,12 +78,14 @@ def read_upstream_sql(path_or_text: str | os.PathLike[str] | bytes) -> GeoDataFr
 
 
 def _require_columns(row: Mapping[str, SqlValue], where: str) -> None:
+    """Refuse a row that lacks any of :data:`BOUNDARY_COLUMNS`."""
     missing = [c for c in BOUNDARY_COLUMNS if c not in row]
     if missing:
         raise UnreadableFile(f"{where}: INSERT lacks column(s) {', '.join(missing)}")
 
 
 def _code(value: SqlValue, where: str) -> str:
+    """The dotted Kemendagri code of a ``kode`` value; a bad one makes the file unreadable."""
     try:
         return normalize_code(value)
     except InvalidCode as exc:
@@ -91,12 +93,14 @@ def _code(value: SqlValue, where: str) -> str:
 
 
 def _text(value: SqlValue, column: str, where: str) -> str:
+    """The value of ``column`` if it is a non-empty string; else the file is unreadable."""
     if not isinstance(value, str) or not value.strip():
         raise UnreadableFile(f"{where}: {column} is {value!r}, expected a non-empty string")
     return value
 
 
 def _number(value: SqlValue, column: str, where: str) -> float:
+    """The value of ``column`` as a float, ``NaN`` for ``NULL``; else the file is unreadable."""
     if value is None:
         return float("nan")
     try:
@@ -134,6 +138,10 @@ def _polygon_list(nested: Any, where: str) -> list[list[Any]]:
 
 
 def _ring(ring: object, where: str, part: int, index: int) -> np.ndarray:
+    """One ring of ``[lat, lng]`` pairs as an (n, 2) array in (lon, lat) order.
+
+    Refused when malformed, too short, not finite, or plainly not in [lat, lng] order.
+    """
     name = f"ring {index + 1} of part {part + 1}"
     try:
         coords = np.asarray(ring, dtype=float)
@@ -269,6 +277,7 @@ def fetch_regency(
     cached = settings.cache_dir / f"{manifest.commit[:12]}_{manifest.upstream_name(code)}"
 
     def result(origin: Literal["mirror", "cache", "network"], digest: str) -> FetchResult:
+        """The :class:`FetchResult` of the cached file, got from ``origin``."""
         return FetchResult(code, cached, origin, digest, expected is not None, url)
 
     if cached.is_file():
@@ -290,6 +299,7 @@ def fetch_regency(
 
 
 def _regency(value: str) -> str:
+    """``value`` as a dotted regency code; :class:`~geo.codes.InvalidCode` for another level."""
     code = normalize_code(value)
     if level_of(code) is not Level.REGENCY:
         raise InvalidCode(f"{code!r} is not a regency code (expected e.g. 35.07)")
@@ -297,6 +307,7 @@ def _regency(value: str) -> str:
 
 
 def _in_mirror(mirror: Path, manifest: BoundaryManifest, code: str) -> Path | None:
+    """The regency's upstream file in ``mirror``, flat or in upstream's ``db/kel/<prov>/``."""
     name = manifest.upstream_name(code)
     for candidate in (mirror / name, mirror / "db" / "kel" / code[:2] / name):
         if candidate.is_file():

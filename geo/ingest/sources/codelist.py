@@ -58,6 +58,7 @@ def read_code_list(path: str | os.PathLike[str], *, prefix: str | None = None) -
 
 
 def _is_sql(path: Path) -> bool:
+    """Whether the file is the SQL form: by suffix, else by a first line not starting ``kode``."""
     suffix = path.suffix.lower()
     if suffix in (".sql", ".csv"):
         return suffix == ".sql"
@@ -70,6 +71,7 @@ def _is_sql(path: Path) -> bool:
 
 
 def _read_csv(path: Path) -> tuple[list[int], list[object], list[object]]:
+    """Line numbers, codes and names of the CSV form (columns ``kode`` and ``nama``)."""
     try:
         frame = pd.read_csv(
             path, dtype=str, keep_default_na=False, usecols=["kode", "nama"], encoding="utf-8-sig"
@@ -86,6 +88,7 @@ def _read_csv(path: Path) -> tuple[list[int], list[object], list[object]]:
 
 
 def _read_sql(path: Path) -> tuple[list[int], list[object], list[object]]:
+    """Line numbers, codes and names of the ``INSERT INTO wilayah`` rows of the SQL form."""
     text, label = load_text(path)
     lines: list[int] = []
     codes: list[object] = []
@@ -101,6 +104,7 @@ def _read_sql(path: Path) -> tuple[list[int], list[object], list[object]]:
 
 
 def _code(value: object, line: int, label: str) -> str:
+    """The dotted code of a ``kode`` value; a bad one makes the file unreadable, naming the line."""
     try:
         return normalize_code(value)
     except InvalidCode as exc:
@@ -108,6 +112,7 @@ def _code(value: object, line: int, label: str) -> str:
 
 
 def _check_rows(codes: list[str], names: Sequence[object], lines: list[int], label: str) -> None:
+    """Refuse a code list with no codes, an empty name, or a code that appears twice."""
     if not codes:
         raise UnreadableFile(f"{label}: no codes found (empty or cut short?)")
     for code, name, line in zip(codes, names, lines, strict=True):
@@ -126,6 +131,7 @@ def _check_rows(codes: list[str], names: Sequence[object], lines: list[int], lab
 
 
 def _under(codes: Iterable[str], prefix: str) -> list[bool]:
+    """For each code, whether it is ``prefix`` itself or an area under it."""
     below = prefix + "."
     return [c == prefix or c.startswith(below) for c in codes]
 

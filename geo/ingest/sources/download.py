@@ -91,6 +91,10 @@ def download(
 def _stream(
     url: str, out: BinaryIO, timeout_s: float, progress: ProgressCallback | None, hint: str
 ) -> str:
+    """Copy the body of ``url`` into ``out``, reporting to ``progress``; its sha256.
+
+    Raises :class:`~geo.errors.SourceUnavailable` when the network fails or the body is cut short.
+    """
     digest, done = hashlib.sha256(), 0
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310

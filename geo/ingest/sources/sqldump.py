@@ -118,12 +118,14 @@ class _Lexer:
 
 
 def _shown(kind: str, text: str) -> str:
+    """A token as an error message shows it: quoted, cut to 40 characters, or end of file."""
     if kind == "eof":
         return "end of file (truncated?)"
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
 def _name(text: str) -> str:
+    """A table or column name without its backquotes, in lower case."""
     return text.strip("`").lower()
 
 
@@ -148,6 +150,7 @@ def _insert_head(lex: _Lexer) -> tuple[str, tuple[str, ...] | None, int]:
 
 
 def _column_list(lex: _Lexer) -> tuple[str, ...]:
+    """The column names of an INSERT's ``(a, b, ...)``, read after its ``(``."""
     columns = []
     while True:
         kind, text, pos = lex.next()
@@ -178,6 +181,7 @@ def _tuples(lex: _Lexer, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
 
 
 def _literal(text: str) -> SqlValue:
+    """Value of one literal the fast path matched: a string, ``NULL`` or a number."""
     if text[0] == "'":
         return _unescape(text)
     return None if text.upper() == "NULL" else float(text)
@@ -252,6 +256,7 @@ def load_text(path_or_text: str | os.PathLike[str] | bytes) -> tuple[str, str]:
 
 
 def _decode(data: bytes, label: str) -> str:
+    """UTF-8 text of ``data`` (a BOM dropped); else unreadable, naming the line of the bad byte."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
