@@ -20,6 +20,7 @@ SQLAlchemy dialect in :data:`_BY_DIALECT`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from operator import itemgetter
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy
 from psycopg import sql as psql
 from sqlalchemy import (
     Column,
@@ -43,6 +45,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     column,
+    event,
     func,
     insert,
     literal,
@@ -53,12 +56,15 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import DropIndex
 
 import shapely
+from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
 
+from geo.errors import ConfigurationError
 from geo.store.models import SRID, Base, utcnow
 
 WKB_PARAM = "_wkb"
@@ -185,6 +191,10 @@ class Backend:
 
     # -- the database as a whole -------------------------------------------------------------
 
+    def create_engine(self, url: URL, *, echo: bool = False) -> Engine:
+        """An engine on the database ``url`` names, set up as this backend needs."""
+        raise NotImplementedError
+
     def init_schema(self, engine: Engine) -> None:
         """Create or upgrade the registry schema."""
         raise NotImplementedError
@@ -306,6 +316,29 @@ class GeoPackage(Backend):
     def temp_id_column(self) -> Column:
         """The rowid: SQLite joins on it quickly."""
         return Column("id", Integer, primary_key=True, autoincrement=False)
+
+    def create_engine(self, url: URL, *, echo: bool = False) -> Engine:
+        """The GeoPackage file, through pysqlite3 with SpatiaLite and foreign keys on.
+
+        pysqlite3, because the interpreter's own ``sqlite3`` may not load extensions. Refuses
+        a URL without a file, or one whose folder does not exist.
+        """
+        # GDAL (pyogrio) must be loaded before SpatiaLite and the system SQLite it links: the
+        # other way round, the next GeoPackage read through pyogrio or geopandas crashes.
+        import pysqlite3.dbapi2 as pysqlite3  # noqa: PLC0415 - only this backend needs it
+
+        import pyogrio  # noqa: F401, PLC0415
+
+        if not url.database:
+            raise ConfigurationError("a GeoPackage URL needs a file: gpkg:///petadesa.gpkg")
+        parent = Path(url.database).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise ConfigurationError(f"folder for the GeoPackage does not exist: {parent}")
+        os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+        engine = sqlalchemy.create_engine(url, module=pysqlite3, echo=echo)
+        event.listen(engine, "connect", load_spatialite_gpkg)
+        event.listen(engine, "connect", _enable_foreign_keys)
+        return engine
 
     def init_schema(self, engine: Engine) -> None:
         """The same tables as on PostGIS, from the same models, with ``create_all``.
@@ -580,6 +613,12 @@ class PostGIS(Backend):
         with local_settings(conn, _KEYED_UPDATE_SETTINGS):
             yield
 
+    def create_engine(self, url: URL, *, echo: bool = False) -> Engine:
+        """Through psycopg 3 (a bare ``postgresql://`` means it too), pinging stale connections."""
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return sqlalchemy.create_engine(url, echo=echo, pool_pre_ping=True)
+
     def init_schema(self, engine: Engine) -> None:
         """The PostGIS extension, then the Alembic migrations (spatial-aware)."""
         from geo.store.db import upgrade_postgis  # noqa: PLC0415 - db makes engines from here
@@ -592,6 +631,9 @@ class PostGIS(Backend):
         """``PostGIS postgresql+psycopg://user:***@host/db``."""
         return f"PostGIS {engine.url.render_as_string(hide_password=True)}"
 
+
+_BY_SCHEME: dict[str, type[Backend]] = {"gpkg": GeoPackage, "postgresql": PostGIS}
+"""The backend of each URL scheme (``gpkg:///file.gpkg``, ``postgresql+psycopg://...``)."""
 
 _BY_DIALECT: dict[str, type[Backend]] = {
     "postgresql": PostGIS,
@@ -612,6 +654,23 @@ def backend_of(bind: Session | Connection | Engine) -> Backend:
 
 
 _BACKENDS: dict[str, Backend] = {name: cls(name) for name, cls in _BY_DIALECT.items()}
+
+
+def backend_for_url(url: URL) -> Backend:
+    """The backend that opens ``url``; :class:`~geo.errors.ConfigurationError` if none does."""
+    scheme = url.get_backend_name()
+    if scheme not in _BY_SCHEME:
+        raise ConfigurationError(
+            f"unsupported database {scheme!r}: use gpkg:///file.gpkg or postgresql+psycopg://..."
+        )
+    return _BY_SCHEME[scheme](scheme)
+
+
+def _enable_foreign_keys(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook
+    """Turn on foreign-key checks for a new SQLite connection, which leaves them off."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
 
 
 @contextmanager

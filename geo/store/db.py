@@ -7,21 +7,18 @@ PostGIS. Notebooks, the CLI and the API all get their sessions from :func:`sessi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
-
 from geo.errors import ConfigurationError
 from geo.settings import DatabaseSettings
-from geo.store.backend import backend_of
+from geo.store.backend import backend_for_url, backend_of
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -29,18 +26,12 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _enable_foreign_keys(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook
-    """Turn on foreign-key checks for a new SQLite connection, which leaves them off."""
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
-
-
 def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
     """Create an engine for a ``gpkg:///`` or ``postgresql+psycopg://`` URL.
 
     With no URL the :class:`~geo.settings.DatabaseSettings` default applies
-    (``PETADESA_DATABASE_URL``, else ``petadesa.gpkg`` in the working directory).
+    (``PETADESA_DATABASE_URL``, else ``petadesa.gpkg`` in the working directory). The
+    backend named by the URL's scheme makes it (:func:`geo.store.backend.backend_for_url`).
     """
     if url is None:
         settings = DatabaseSettings()
@@ -49,39 +40,7 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         parsed = make_url(url)
     except Exception as exc:  # SQLAlchemy raises ArgumentError with an unhelpful text
         raise ConfigurationError(f"not a database URL: {url!r}") from exc
-    backend = parsed.get_backend_name()
-    if backend == "gpkg":
-        return _geopackage_engine(url, parsed.database, echo)
-    if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, echo=echo, pool_pre_ping=True)
-    raise ConfigurationError(
-        f"unsupported database {backend!r}: use gpkg:///file.gpkg or postgresql+psycopg://..."
-    )
-
-
-def _geopackage_engine(url: str, database: str | None, echo: bool) -> Engine:
-    """An engine on the GeoPackage file ``database``, with SpatiaLite and foreign keys on.
-
-    Refuses a URL without a file, or one whose folder does not exist.
-    """
-    # GDAL (pyogrio) must be loaded before SpatiaLite and the system SQLite it links: the other
-    # way round, the next GeoPackage read through pyogrio or geopandas crashes the process.
-    import pysqlite3.dbapi2 as pysqlite3  # noqa: PLC0415 - only the GeoPackage backend needs it
-
-    import pyogrio  # noqa: F401, PLC0415
-
-    if not database:
-        raise ConfigurationError("a GeoPackage URL needs a file: gpkg:///petadesa.gpkg")
-    parent = Path(database).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise ConfigurationError(f"folder for the GeoPackage does not exist: {parent}")
-    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
-    engine = create_engine(url, module=pysqlite3, echo=echo)
-    event.listen(engine, "connect", load_spatialite_gpkg)
-    event.listen(engine, "connect", _enable_foreign_keys)
-    return engine
+    return backend_for_url(parsed).create_engine(parsed, echo=echo)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
