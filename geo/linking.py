@@ -193,41 +193,41 @@ def link_assets(
     return report
 
 
+POINT_VILLAGES_BATCH = 2_000
+"""Village boundaries read and matched at a time by :func:`point_villages` (bounded memory:
+a national tower file need not hold 84,940 full-resolution boundaries at once)."""
+
+
 def point_villages(session: Session, points: np.ndarray) -> list[str | None]:
     """The village each point lies in, decided in memory as :func:`link_assets` decides.
 
-    The villages that intersect a point (its border included), the smallest code of them;
-    ``None`` for a point in no current village. For an importer about to insert many points:
-    the current villages in the points' bounding box are read once and matched through a
-    shapely ``STRtree`` with GEOS's own intersection test. The database stays the judge: the
-    link that follows the insert compares every row and rewrites any code it disagrees with.
+    The current villages that intersect a point (its border included), the smallest code of
+    them; ``None`` for a point in no current village. For an importer about to insert many
+    points: the villages in the points' bounding box are read in batches of
+    :data:`POINT_VILLAGES_BATCH` and each probes a shapely ``STRtree`` of the points with
+    GEOS's own intersection test (SpatiaLite's too; PostGIS's own point-in-polygon test may
+    differ for a point within rounding of an edge, which a later relink would settle).
     """
-    out: list[str | None] = [None] * len(points)
+    best = np.full(len(points), None, dtype=object)
     if not len(points):
-        return out
-    min_lon, min_lat, max_lon, max_lat = shapely.total_bounds(points).tolist()
+        return best.tolist()
+    bounds = tuple(shapely.total_bounds(points).tolist())
     stmt = select(Village.code, func.ST_AsBinary(Village.boundary, type_=LargeBinary)).where(
         Village.in_force()
     )
-    bounds = (min_lon, min_lat, max_lon, max_lat)
-    rows = session.execute(backend_of(session).within_bbox(stmt, Village, Village.boundary, bounds))
-    codes, boundaries = [], []
-    for code, wkb in rows:
-        codes.append(code)
-        boundaries.append(bytes(wkb))
-    if not codes:
-        return out
+    stmt = backend_of(session).within_bbox(stmt, Village, Village.boundary, bounds)
     # The villages probe a tree of the points, each boundary prepared once for all its points
     # (as in the database): 0.27 s for 200,000 towers, 0.72 s the other way round.
     tree = shapely.STRtree(points)
-    village_index, point_index = tree.query(shapely.from_wkb(boundaries), predicate="intersects")
-    village_codes = np.asarray(codes, dtype=object)[village_index]
-    order = np.lexsort((village_codes.astype(str), point_index))  # by point, then code
-    point_index, village_codes = point_index[order], village_codes[order]
-    first = np.r_[True, point_index[1:] != point_index[:-1]] if len(point_index) else []
-    for i, code in zip(point_index[first].tolist(), village_codes[first].tolist(), strict=True):
-        out[i] = code
-    return out
+    result = session.execute(stmt.execution_options(yield_per=POINT_VILLAGES_BATCH))
+    for batch in result.partitions():
+        codes = np.array([code for code, _ in batch], dtype=object)
+        boundaries = shapely.from_wkb([bytes(wkb) for _, wkb in batch])
+        village_index, point_index = tree.query(boundaries, predicate="intersects")
+        for i, code in zip(point_index.tolist(), codes[village_index].tolist(), strict=True):
+            if best[i] is None or code < best[i]:
+                best[i] = code
+    return best.tolist()
 
 
 def _resolve_layers(

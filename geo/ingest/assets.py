@@ -266,7 +266,9 @@ class AssetImporter(Importer):
         if self.written is None and self.linked:  # a first load, linked as it was written
             return describe_links(session, layer, changed=self.linked).to_dict()
         ids = None if self.written is None else {layer: self.written}
-        return link_assets(session, [layer], ids=ids, count_as_edit=False).to_dict()
+        report = link_assets(session, [layer], ids=ids, count_as_edit=False)
+        report.layers[layer].changed += self.linked  # linked on insert: changed all the same
+        return report.to_dict()
 
 
 def _warn_unused(gdf: gpd.GeoDataFrame, columns: list[_Column], report: ImportReport) -> None:
@@ -402,8 +404,8 @@ def _plain_text(column: _Column, raw: pd.Series, default: str | None) -> list[An
         return None
     present = raw.notna().to_numpy()
     values = raw[present]
-    if not all(isinstance(v, str) for v in values.tolist()):
-        return None
+    if not present.any() or not all(isinstance(v, str) for v in values.tolist()):
+        return None  # an empty column may be of any type (a NULL integer id): the slow path
     stripped = np.full(len(raw), None if default is None else str(default).strip(), dtype=object)
     text = values.str.strip().to_numpy(dtype=object)
     blank = np.isin(text, ["", *BLANKS])
@@ -438,7 +440,7 @@ def _upsert(
     rows linked are those given their village as they were inserted (:func:`_link_new`).
     """
     fields = [c for c in rows[0] if c != "geom"] if rows else []
-    first_load = not session.execute(select(exists().where(model.id.is_not(None)))).scalar()
+    first_load = _is_first_load(session, model)
     keys = [(r["source"], r["source_id"]) for r in rows]
     existing = {} if first_load else _existing(session, model, keys, fields)
     inserts, updates, kept = [], [], []
@@ -465,6 +467,22 @@ def _upsert(
         return None, linked
     keys = [(r["source"], r["source_id"]) for r in (*inserts, *updates)]
     return _ids(session, model, keys), linked
+
+
+def _is_first_load(session: Session, model: type[Asset]) -> bool:
+    """Whether the layer is empty, and stays so for other writers until this import commits.
+
+    A first load skips the key look-ups and reports on the whole layer, so no other import
+    may write into the layer meanwhile: the backend keeps other writers out (readers go on).
+    """
+
+    def empty() -> bool:
+        return not session.execute(select(exists().where(model.id.is_not(None)))).scalar()
+
+    if not empty():
+        return False
+    backend_of(session).keep_writers_out(session.connection(), model.__tablename__)
+    return empty()
 
 
 LINK_ON_INSERT_MIN_ROWS = 5_000

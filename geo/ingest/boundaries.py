@@ -599,8 +599,12 @@ class _ParentNames:
         for level, column in PARENT_NAME_FIELDS.items():
             key = PARENT_CODE_FIELDS[level]
             if column in gdf.columns and key in gdf.columns:
-                pairs = zip(gdf[key].astype(str), gdf[column].astype(str), strict=True)
-                out[level] = dict(reversed(list(pairs)))  # the first feature's name wins
+                pairs = [
+                    (str(code), str(name).strip())
+                    for code, name in zip(gdf[key].tolist(), gdf[column].tolist(), strict=True)
+                    if not frame.is_blank(name)
+                ]
+                out[level] = dict(reversed(pairs))  # the first feature's name wins
         return out
 
 

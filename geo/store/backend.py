@@ -126,6 +126,12 @@ class Backend:
         """The planner's row estimate of a table, or ``None`` where there is none to be had."""
         return None
 
+    def keep_writers_out(self, conn: Connection, table_name: str) -> None:
+        """Let no other transaction write into the table until this one ends; readers go on.
+
+        SQLite has one writer at a time already: nothing to do.
+        """
+
     # -- reads -------------------------------------------------------------------------------
 
     def rows_by_keys(
@@ -530,6 +536,11 @@ class PostGIS(Backend):
         if dropped:
             for index in present:
                 index.create(conn)
+
+    def keep_writers_out(self, conn: Connection, table_name: str) -> None:
+        """``SHARE ROW EXCLUSIVE``: other writers wait for this transaction, readers do not."""
+        quoted = psql.Identifier(table_name).as_string(conn.connection.driver_connection)
+        conn.execute(text(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE"))
 
     def estimated_rows(self, conn: Connection, table_name: str) -> float | None:
         """``pg_class.reltuples`` (0 before the first ``ANALYZE``, -1 on PostgreSQL 14+)."""

@@ -195,3 +195,19 @@ def test_text_cells_are_stripped_blanks_take_the_default_and_decimal_commas_read
         ("w2", "Pantai", "pantai", None, 112.7, -8.4),
         ("w3", "Bukit", "alam", None, 112.6, -8.1),
     ]
+
+
+def test_an_empty_number_column_as_the_id_is_no_crash(engine):
+    towers = gpd.GeoDataFrame(
+        {"id": [float("nan")] * 2, "name": [float("nan"), "b"], "operator": [None, None]},
+        geometry=[Point(112.6, -8.1), Point(112.7, -8.1)],
+        crs="EPSG:4326",
+    )
+
+    report = import_assets(engine, "tower", towers)
+
+    assert (report.inserted, report.rejected) == (2, 0)
+    with transaction(engine) as session:
+        rows = session.execute(select(Tower.name, Tower.source_id).order_by(Tower.id)).all()
+    assert rows[1][0] == "b"
+    assert rows[0][0] == rows[0][1] and rows[0][1].startswith("sha1:")  # named by its digest

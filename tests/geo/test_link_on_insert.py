@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 import geopandas as gpd
 import shapely
 from shapely.geometry import Point
 
+from geo import linking
 from geo.ingest import assets
 from geo.ingest.assets import import_assets
 from geo.linking import link_assets, point_villages
@@ -20,6 +24,7 @@ from tests.geo.helpers import (
     KEDUNGSALAM,
     SUMBEROTO,
     TULUNGREJO,
+    add_asset,
     add_sample_areas,
     at,
 )
@@ -125,7 +130,7 @@ def test_points_added_to_a_layer_are_linked_on_insert_and_checked_by_the_join(
     report = import_assets(villages, "tower", more, source_name="second")
 
     assert report.link["layers"]["tower"]["linked"] == 6
-    assert report.link["layers"]["tower"]["changed"] == 0  # right already when inserted
+    assert report.link["layers"]["tower"]["changed"] == 6  # linked on insert, counted alike
     with transaction(villages) as session:
         second = session.execute(
             select(Tower.village_code).where(Tower.source == "second")
@@ -133,3 +138,34 @@ def test_points_added_to_a_layer_are_linked_on_insert_and_checked_by_the_join(
         assert set(second) == {KEDUNGSALAM}
         again = link_assets(session, ["tower"])
     assert again.layers["tower"].changed == 0
+
+
+def test_point_villages_reads_the_villages_in_batches(villages, monkeypatch):
+    monkeypatch.setattr(linking, "POINT_VILLAGES_BATCH", 1)
+    points = np.array([Point(xy) for xy, _ in POINTS.values()], dtype=object)
+
+    with transaction(villages) as session:
+        codes = point_villages(session, points)
+
+    assert codes == [code for _, code in POINTS.values()]
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_a_first_load_waits_for_a_writer_it_did_not_see_and_reports_only_its_rows(villages):
+    writer = Session(bind=villages.connect())
+    add_asset(writer, "tower", Point(POINTS["inside"][0]))  # another import, not committed yet
+    reports = []
+    load = threading.Thread(
+        target=lambda: reports.append(import_assets(villages, "tower", towers(6)))
+    )
+    load.start()
+    load.join(timeout=1.0)
+    assert load.is_alive()  # waits for the other writer instead of taking the layer as empty
+    writer.commit()
+    load.join(timeout=30)
+    writer.close()
+
+    [report] = reports
+    assert report.inserted == 6
+    assert report.link["layers"]["tower"]["total"] == 6  # its own rows, not the other's
+    assert len(stored_links(villages)) == 7
