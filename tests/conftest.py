@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,16 +80,22 @@ def postgis_admin() -> Iterator[PostgisServer]:
     admin.dispose()
 
 
-def _postgis_engine(server: PostgisServer) -> Iterator[Engine]:
-    name = f"petadesa_test_{uuid.uuid4().hex[:12]}"
-    admin = server.admin
+@contextmanager
+def new_database(admin: Engine, template: str, stem: str) -> Iterator[Engine]:
+    """An engine on a new database cloned from ``template``, dropped afterwards."""
+    name = f"{stem}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{server.template}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     engine = make_engine(admin.url.set(database=name).render_as_string(hide_password=False))
     yield engine
     engine.dispose()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _postgis_engine(server: PostgisServer) -> Iterator[Engine]:
+    with new_database(server.admin, server.template, "petadesa_test") as engine:
+        yield engine
 
 
 @pytest.fixture(params=BACKENDS)

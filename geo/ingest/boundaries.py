@@ -178,6 +178,7 @@ class BoundaryImporter(frame.Importer):
             *(c for c in (code_field, name_field) if c),
         }
         self.pipeline: ChunkPipeline[_Area] | None = None
+        self.encoder: Callable[[np.ndarray], list[bytes]] | None = None
         self.streaming = False
 
     def prepare(self, features: frame.Features, step: Progress) -> None:
@@ -207,12 +208,12 @@ class BoundaryImporter(frame.Importer):
     def check(self, session: Session, features: frame.Features, step: Progress) -> None:
         """Start validating in the workers, check the codes; decide whether to stream."""
         plan, report = features.state, features.report
-        encode = backend_of(session).encode_geometries
+        self.encoder = backend_of(session).encode_geometries
         self.pipeline = ChunkPipeline(
             self.pool,
             report,
             list(plan.incoming.values()),
-            partial(_prepare, encode=encode),
+            partial(_prepare, encode=self._encode),
             group=lambda area: area.level,
             groups=LEVELS,
             what="areas",
@@ -222,12 +223,18 @@ class BoundaryImporter(frame.Importer):
         _check_codes(session, plan, report)
         self.streaming = not (report.errors or self.skip_invalid or _may_derive(plan))
         if not self.streaming:
+            self.encoder = None  # chunks not done yet are encoded when written, after all
             # Every feature is validated before anything is written: refused features take
             # their dependants with them, and dissolved parents need valid children.
             self.pipeline.drain()
             _drop_refused(plan)
             for area in plan.incoming.values():
                 area.wkb = b""  # encoded again chunk by chunk when written, after the dissolve
+
+    def _encode(self, geoms: np.ndarray) -> list[bytes]:
+        """The workers' encoding: the backend's while streaming, none once it will not stream."""
+        encoder = self.encoder
+        return encoder(geoms) if encoder is not None else [b""] * len(geoms)
 
     def streams(self, features: frame.Features) -> bool:
         """Streamed unless something is refused, refusals are skipped or parents derived."""

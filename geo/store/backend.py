@@ -90,9 +90,6 @@ class Backend:
     name: str
     """``postgis`` or ``geopackage``: what the health check and the summary say."""
 
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
-
     # -- geometry ----------------------------------------------------------------------------
 
     def geom_from_wkb(self, param: str = WKB_PARAM) -> ColumnElement[Any]:
@@ -664,7 +661,7 @@ def backend_of(bind: Session | Connection | Engine) -> Backend:
         raise ValueError(f"no Petadesa backend for SQLAlchemy dialect {dialect!r}") from None
 
 
-_BACKENDS: dict[str, Backend] = {name: cls(name) for name, cls in _BY_DIALECT.items()}
+_BACKENDS: dict[str, Backend] = {name: cls() for name, cls in _BY_DIALECT.items()}
 
 
 def backend_for_url(url: URL) -> Backend:
@@ -674,7 +671,7 @@ def backend_for_url(url: URL) -> Backend:
         raise ConfigurationError(
             f"unsupported database {scheme!r}: use gpkg:///file.gpkg or postgresql+psycopg://..."
         )
-    return _BY_SCHEME[scheme](scheme)
+    return _BY_SCHEME[scheme]()
 
 
 def _enable_foreign_keys(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook

@@ -74,7 +74,7 @@ def upgrade_postgis(engine: Engine, revision: str = "head") -> None:
     from alembic import command  # noqa: PLC0415 - Alembic only matters for PostGIS
 
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), revision)
+        command.upgrade(alembic_config(conn), revision)
 
 
 def downgrade_postgis(engine: Engine, revision: str) -> None:
@@ -82,10 +82,10 @@ def downgrade_postgis(engine: Engine, revision: str) -> None:
     from alembic import command  # noqa: PLC0415 - Alembic only matters for PostGIS
 
     with engine.begin() as conn:
-        command.downgrade(_alembic_config(conn), revision)
+        command.downgrade(alembic_config(conn), revision)
 
 
-def _alembic_config(conn: Connection) -> Config:
+def alembic_config(conn: Connection) -> Config:
     """Configuration that runs this package's migrations on ``conn`` (``migrations/env.py``)."""
     from alembic.config import Config  # noqa: PLC0415 - Alembic only matters for PostGIS
 
@@ -93,3 +93,16 @@ def _alembic_config(conn: Connection) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = conn
     return config
+
+
+def migration_include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001
+    """What the migrations compare and autogenerate: not PostGIS's own ``spatial_ref_sys``.
+
+    GeoAlchemy2's helper leaves out the other tables of spatial extensions. Used by the
+    Alembic environment and by the test that compares the migrations with the models.
+    """
+    from geoalchemy2 import alembic_helpers  # noqa: PLC0415 - Alembic only matters for PostGIS
+
+    if type_ == "table" and name in {"spatial_ref_sys"}:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

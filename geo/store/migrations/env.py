@@ -5,24 +5,18 @@ from sqlalchemy import engine_from_config, pool
 
 from geoalchemy2 import alembic_helpers
 
+from geo.store.db import migration_include_object
 from geo.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
 
 
-def include_object(obj, name, type_, reflected, compare_to):
-    """Leave PostGIS's own tables (spatial_ref_sys, topology...) alone."""
-    if type_ == "table" and name in {"spatial_ref_sys"}:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
-
-
 def run_migrations(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=include_object,
+        include_object=migration_include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,
