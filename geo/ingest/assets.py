@@ -296,11 +296,12 @@ def _build_rows(
     filled = [values if values is not None else [None] * len(gdf) for values in typed.values()]
     refused = report.rejected_indexes()  # e.g. placed outside Indonesia, while the geometry is fine
     candidates: list[dict[str, Any] | None] = []
-    for i, geom in enumerate(geoms):
+    # the rows' values as tuples, transposed at once (zip in C), not read cell by cell
+    for i, (geom, values) in enumerate(zip(geoms, zip(*filled, strict=True), strict=True)):
         if not ok[i] or geom is None or i in refused:
             candidates.append(None)
             continue
-        row = dict(zip(names, [values[i] for values in filled], strict=True))
+        row = dict(zip(names, values))  # noqa: B905 - both are the layer's columns
         row["source"] = origins[i]
         row["source_id"] = row.get("source_id") or _content_id(row.get("name"), geom)
         row["name"] = row.get("name") or row["source_id"]
@@ -402,15 +403,16 @@ def _plain_text(column: _Column, raw: pd.Series, default: str | None) -> list[An
     """
     if column.kind != "text" or column.name in _SPECIAL_TEXT:
         return None
-    present = raw.notna().to_numpy()
-    values = raw[present]
-    if not present.any() or not all(isinstance(v, str) for v in values.tolist()):
+    cells = raw.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(cells, skipna=True) != "string":
         return None  # an empty column may be of any type (a NULL integer id): the slow path
-    stripped = np.full(len(raw), None if default is None else str(default).strip(), dtype=object)
-    text = values.str.strip().to_numpy(dtype=object)
-    blank = np.isin(text, ["", *BLANKS])
-    stripped[np.flatnonzero(present)[~blank]] = text[~blank]
-    return stripped.tolist()
+    fill = None if default is None else str(default).strip()
+    blanks = {"", *BLANKS}
+    # a comprehension over the cells: pandas' .str.strip() cost 0.2 s of 200,000 names
+    return [
+        (text if (text := cell.strip()) not in blanks else fill) if isinstance(cell, str) else fill
+        for cell in cells.tolist()
+    ]
 
 
 def _typed_value(column: _Column, value: Any, layer: str) -> Any:

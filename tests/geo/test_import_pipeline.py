@@ -179,6 +179,58 @@ def test_bulk_load_sets_aside_and_restores_the_gist_index_and_foreign_key(
             conn.execute(text("UPDATE village SET parent_id = -1 WHERE code = '35.79.01.1001'"))
 
 
+CATALOGUE = """
+SELECT c.relname || ': ' || pg_get_indexdef(i.indexrelid) FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'village'::regclass
+UNION ALL
+SELECT conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'village'::regclass
+ORDER BY 1
+"""
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_large_bulk_load_sets_aside_every_index_but_the_primary_key_and_restores_them(
+    registry, batu, monkeypatch
+):
+    monkeypatch.setattr(geo_backend, "BULK_LOAD_MIN_ROWS", 10)
+    monkeypatch.setattr(geo_backend, "BULK_BTREE_MIN_ROWS", 10)
+    dropped: list[str] = []
+    run = geo_backend.run_if_lock_granted
+
+    def spy(conn, statements):  # noqa: ANN001, ANN202
+        dropped.extend(str(s).replace('"', "") for s in statements)
+        return run(conn, statements)
+
+    monkeypatch.setattr(geo_backend, "run_if_lock_granted", spy)
+    with registry.connect() as conn:
+        before = conn.execute(text(CATALOGUE)).scalars().all()
+
+    report = import_boundaries(registry, batu)
+
+    assert report.inserted == 24
+    assert dropped == [
+        "ALTER TABLE village DROP CONSTRAINT fk_village_parent_id_district",
+        "ALTER TABLE village DROP CONSTRAINT uq_village_code_valid_from",
+        "DROP INDEX ix_village_parent_id",
+        "DROP INDEX ix_village_parent_code",
+        "DROP INDEX ix_village_current_code",
+        "DROP INDEX idx_village_boundary",
+    ]
+    with registry.connect() as conn:
+        assert conn.execute(text(CATALOGUE)).scalars().all() == before
+        with pytest.raises(IntegrityError, match="uq_village_code_valid_from"):
+            conn.execute(
+                text(
+                    "INSERT INTO village (code, name, source, kind, area_km2, label_lon, "
+                    "label_lat, valid_from, boundary, created_at, updated_at, version) "
+                    "SELECT code, name, source, kind, area_km2, label_lon, label_lat, "
+                    "valid_from, boundary, created_at, updated_at, version FROM village "
+                    "WHERE code = '35.79.01.1001'"
+                )
+            )
+
+
 @pytest.mark.parametrize("backend", ["postgis"], indirect=True)
 def test_bulk_load_goes_row_by_row_when_a_reader_holds_the_table(registry, batu, monkeypatch):
     monkeypatch.setattr(geo_backend, "BULK_LOAD_MIN_ROWS", 10)
