@@ -44,6 +44,11 @@ app.add_typer(codes_app, name="codes")
 app.add_typer(boundaries_app, name="boundaries")
 map_app = typer.Typer(no_args_is_help=True, help="Maps as HTML files that work offline.")
 app.add_typer(assets_app, name="assets")
+census_app = typer.Typer(
+    no_args_is_help=True,
+    help="Village census (BPS PODES): signal, mobile internet, BTS, flagship product.",
+)
+app.add_typer(census_app, name="census")
 app.add_typer(map_app, name="map")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -391,6 +396,115 @@ def assets_layers() -> None:
             ", ".join(layer_columns(name)),
         )
     console.print(table)
+
+
+@census_app.command("import")
+@handle_errors
+def census_import(
+    path: Annotated[
+        Path,
+        typer.Argument(help="CSV (or XLSX, ODS, DBF): one row per village, by Kemendagri code."),
+    ],
+    survey: Annotated[
+        str | None,
+        typer.Option(help="The survey's name; default PODES <year> from the file name."),
+    ] = None,
+    year: Annotated[int | None, typer.Option(help="The survey's year, if not in its name.")] = None,
+    map_fields: Annotated[
+        list[str] | None, typer.Option("--map", help="CENSUS_COLUMN=FILE_COLUMN, repeatable.")
+    ] = None,
+    file_layer: Annotated[
+        str | None, typer.Option("--layer", help="Sheet or layer of a multi-layer file.")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Provenance (default file:<name>).")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid villages, report the refused.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a village census, keyed by Kemendagri code (never the BPS id).
+
+    PODES fields are read by their codes (R1005C signal strength, R1005D mobile internet,
+    R1005A BTS, R1005B operators, R1006B office internet, R1203A-C flagship product, R307B office
+    point) or by the registry's names (`petadesa census fields`). Every village must be in the
+    registry; a refused row names its code and field, and nothing is written.
+    """
+    from geo.ingest.census import import_census  # noqa: PLC0415
+
+    with console.status(f"importing the census {path.name}...") as status:
+        report = import_census(
+            current().engine(),
+            path,
+            survey=survey,
+            survey_year=year,
+            field_map=_parse_pairs(map_fields, "--map"),
+            file_layer=file_layer,
+            source_name=source,
+            skip_invalid=skip_invalid,
+            progress=_status_step(status, path.name),
+        )
+    print_json(report.to_dict()) if as_json else print_report(report, title=report.target)
+
+
+@census_app.command("fields")
+def census_fields() -> None:
+    """List the census answers the registry keeps, their PODES fields and accepted values."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from geo.ingest.census import ANSWERS  # noqa: PLC0415
+
+    table = Table("column", "PODES", "also read from", "values")
+    for answer in ANSWERS:
+        values = ", ".join(
+            f"{code} {word if word is not None else 'n/a'}" for code, word in answer.classes.items()
+        )
+        if answer.limits:
+            values = f"{answer.limits[0]:g}..{answer.limits[1]:g}"
+        table.add_row(
+            answer.column, answer.podes or "", ", ".join(answer.aliases), values or answer.kind
+        )
+    console.print(table)
+
+
+@census_app.command("show")
+@handle_errors
+def census_show(
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.79.")] = None,
+    district: Annotated[str | None, typer.Option(help="Only this district.")] = None,
+    survey: Annotated[
+        str | None, typer.Option(help="This survey (default: each village's latest).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The census answers per village."""
+    from geo.queries import census  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        frame = census(session, regency=regency, district=district, survey=survey)
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(
+        "code", "name", "survey", "signal", "mobile internet", "BTS", "operators", "flagship"
+    )
+    for row in records:
+        flagship = "; ".join(p for p in (row["flagship_food"], row["flagship_nonfood"]) if p)
+        table.add_row(
+            row["code"],
+            row["name"],
+            row["survey"],
+            row["signal_strength"] or "",
+            row["mobile_internet"] or "",
+            "" if row["bts_count"] is None else str(row["bts_count"]),
+            "" if row["operator_count"] is None else str(row["operator_count"]),
+            flagship,
+        )
+    console.print(table)
+    console.print(f"{len(records):,} villages")
 
 
 @app.command()

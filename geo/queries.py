@@ -39,6 +39,7 @@ from geo.store.models import (
     Province,
     Regency,
     Village,
+    VillageCensus,
     asset_layer,
 )
 
@@ -154,6 +155,66 @@ def villages_without(
     """
     stmt = _area_select(Village).where(*_village_filters(regency, district), without_layer(layer))
     return _geo_frame(session, stmt)
+
+
+CENSUS_ANSWERS = (
+    "signal_strength",
+    "mobile_internet",
+    "bts_count",
+    "operator_count",
+    "mobile_phone_use",
+    "office_internet",
+    "has_flagship_product",
+    "flagship_food",
+    "flagship_nonfood",
+    "flagship_exported",
+    "office_lon",
+    "office_lat",
+)
+"""The census answers :func:`census` returns, as :class:`~geo.store.models.VillageCensus` names
+them."""
+
+
+def census(
+    session: Session,
+    *,
+    regency: str | None = None,
+    district: str | None = None,
+    survey: str | None = None,
+) -> pd.DataFrame:
+    """Census answers of the current villages, one row per village that has any.
+
+    The survey ``survey`` names, else each village's latest (highest ``survey_year``, then the
+    last imported). Columns: code, name (the registry's), district_code, survey, survey_year,
+    the answers of :data:`CENSUS_ANSWERS`, source; ordered by code. Counts are ``Int64`` and
+    ``has_flagship_product`` is ``boolean`` (both nullable): a missing answer is ``NA``.
+    """
+    answers = [getattr(VillageCensus, name) for name in CENSUS_ANSWERS]
+    stmt = (
+        select(
+            Village.code,
+            Village.name,
+            Village.parent_code.label("district_code"),
+            VillageCensus.survey,
+            VillageCensus.survey_year,
+            *answers,
+            VillageCensus.source,
+        )
+        .join(VillageCensus, VillageCensus.village_code == Village.code)
+        .where(Village.in_force(), *_village_filters(regency, district))
+        .order_by(
+            Village.code,
+            func.coalesce(VillageCensus.survey_year, 0),  # NULLs sort apart on the two backends
+            VillageCensus.updated_at,
+            VillageCensus.id,
+        )
+    )
+    if survey is not None:
+        stmt = stmt.where(VillageCensus.survey == survey)
+    frame = _plain_frame(session, stmt).drop_duplicates("code", keep="last")
+    typed = {"survey_year": "Int64", "bts_count": "Int64", "operator_count": "Int64"}
+    typed |= {"has_flagship_product": "boolean", "office_lon": "float64", "office_lat": "float64"}
+    return frame.astype(typed).reset_index(drop=True)
 
 
 def without_layer(layer: str) -> ColumnElement[bool]:

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
 
 from geo.errors import ImportRejected
-from geo.ingest.readers import read_features
+from geo.ingest.readers import read_features, read_table
 from geo.ingest.report import ImportReport, Progress, Severity, quiet
 from geo.ingest.validation import WGS84, to_wgs84
 from geo.perf import gc_paused
@@ -74,7 +75,8 @@ class ImportOptions:
 class Features:
     """A batch of features on its way in: the frame in EPSG:4326, its report and provenance."""
 
-    gdf: gpd.GeoDataFrame
+    gdf: pd.DataFrame
+    """A GeoDataFrame in EPSG:4326; for records without geometry, a plain DataFrame."""
     label: str
     """The file's path, or what the frame called itself (``attrs["label"]``)."""
     report: ImportReport
@@ -89,6 +91,8 @@ class Features:
     @property
     def columns(self) -> list[str]:
         """The attribute columns (not the geometry)."""
+        if not isinstance(self.gdf, gpd.GeoDataFrame):
+            return list(self.gdf.columns)  # a table: records without geometry
         return [c for c in self.gdf.columns if c != self.gdf.geometry.name]
 
 
@@ -97,6 +101,10 @@ class Importer:
 
     target: str
     """What the report says is being imported (``boundaries``, ``tower``...)."""
+
+    spatial: bool = True
+    """Whether the features have a geometry; ``False``: records of a table (a village census),
+    read by :func:`~geo.ingest.readers.read_table`, with no CRS step."""
 
     read_columns: Collection[str] | None = None
     """Attribute columns worth reading from a file (``None``: all of them)."""
@@ -124,11 +132,22 @@ class Importer:
         return None
 
 
-def load(
-    source: str | Path | gpd.GeoDataFrame, importer: Importer, options: ImportOptions
-) -> Features:
-    """Steps 1-3: read (or take) the features, put them in EPSG:4326, note their provenance."""
+def load(source: str | Path | pd.DataFrame, importer: Importer, options: ImportOptions) -> Features:
+    """Steps 1-3: read (or take) the features, put them in EPSG:4326, note their provenance.
+
+    For an importer of records without geometry (``importer.spatial`` false) a table is read
+    (or a DataFrame taken) and there is no CRS to settle.
+    """
     reread = None
+    if not importer.spatial:
+        if isinstance(source, pd.DataFrame):
+            table, label = source, source.attrs.get("label", "<DataFrame>")
+        else:
+            table = read_table(source, layer=options.file_layer, settings=options.settings)
+            label = str(source)
+        report = ImportReport(target=importer.target, path=label, read=len(table))
+        origins = provenance(table, options.source_name, label)
+        return Features(table, label, report, origins, options.source_version)
     if isinstance(source, gpd.GeoDataFrame):
         gdf, label = source, source.attrs.get("label", "<GeoDataFrame>")
     else:
@@ -157,7 +176,7 @@ def load(
     )
 
 
-def provenance(gdf: gpd.GeoDataFrame, source_name: str | None, label: str) -> list[str]:
+def provenance(gdf: pd.DataFrame, source_name: str | None, label: str) -> list[str]:
     """Provenance of each feature: its own ``source`` value, else the import's.
 
     The import's is ``source_name``, else the frame's ``attrs["source_name"]``, else
@@ -223,7 +242,7 @@ def refuse_or_go_on(report: ImportReport, *, skip_invalid: bool, left: int | Non
 def run_import(
     engine: Engine,
     importer: Importer,
-    source: str | Path | gpd.GeoDataFrame,
+    source: str | Path | pd.DataFrame,
     options: ImportOptions,
     progress: Progress | None = None,
 ) -> ImportReport:
@@ -266,8 +285,11 @@ def validate_feature(
     :class:`~geo.errors.ImportRejected` whose report names the field, as for a file.
     """
     options = options or ImportOptions()
-    crs = None if options.assume_crs else WGS84
-    gdf = gpd.GeoDataFrame([dict(properties)], geometry=[geometry], crs=crs)
+    if importer.spatial:
+        crs = None if options.assume_crs else WGS84
+        gdf = gpd.GeoDataFrame([dict(properties)], geometry=[geometry], crs=crs)
+    else:  # a record: ``geometry`` is None
+        gdf = pd.DataFrame([dict(properties)])
     gdf.attrs["label"] = "<feature>"
     features = load(gdf, importer, options)
     importer.prepare(features, quiet)

@@ -107,6 +107,39 @@ def read_features(
     return _read_vector(path, path.name, layer, only_columns)
 
 
+TABLE_SUFFIXES = {".csv", ".xlsx", ".ods", ".dbf", *VECTOR_SUFFIXES}
+
+
+def read_table(
+    path: str | Path, *, layer: str | None = None, settings: ImportSettings | None = None
+) -> pd.DataFrame:
+    """Read a table of records (a village census): CSV, or a sheet or layer GDAL opens.
+
+    Every cell of a CSV is read as text (codes keep their leading zeros); a spreadsheet keeps
+    its cell types. Geometry, where the file has any, is not read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFile(f"no such file: {path}")
+    check_size(path, settings)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise UnreadableFile(
+            f"{path.name}: unsupported format {suffix or '(no extension)'} for a table; use CSV, "
+            "XLSX, ODS, DBF, or a GeoPackage or GeoJSON layer"
+        )
+    if suffix == ".csv":
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise UnreadableFile(f"{path.name}: not a readable CSV ({exc})") from exc
+    try:
+        layer = layer or str(pyogrio.list_layers(path)[0][0])
+        return pd.DataFrame(pyogrio.read_dataframe(path, layer=layer, read_geometry=False))
+    except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
+        raise UnreadableFile(f"{path.name}: cannot be read ({_gdal_reason(exc)})") from exc
+
+
 def _read_vector(
     path: Path | str, label: str, layer: str | None, only_columns: Collection[str] | None = None
 ) -> gpd.GeoDataFrame:

@@ -62,6 +62,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import DropIndex
 
 import shapely
+from geoalchemy2 import Geometry
 from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
 
 from geo.errors import ConfigurationError
@@ -366,6 +367,29 @@ class GeoPackage(Backend):
         finally:
             for table_, indexes in declared.items():
                 table_.indexes.update(indexes - set(table_.indexes))
+        self._register_attribute_tables(engine)
+
+    def _register_attribute_tables(self, engine: Engine) -> None:
+        """List the tables without geometry (the code list, the census) as ``attributes``.
+
+        A GeoPackage reader (GDAL, so QGIS) shows only the tables ``gpkg_contents`` lists;
+        GeoAlchemy2 lists the feature tables only.
+        """
+        plain = [
+            t.name
+            for t in Base.metadata.sorted_tables
+            if not any(isinstance(c.type, Geometry) for c in t.columns)
+        ]
+        with engine.begin() as conn:
+            for name in plain:
+                conn.execute(
+                    text(
+                        "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, "
+                        "last_change) VALUES (:name, 'attributes', :name, "
+                        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+                    ),
+                    {"name": name},
+                )
 
     def describe(self, engine: Engine) -> str:
         """``GeoPackage /absolute/path.gpkg``."""
@@ -402,6 +426,7 @@ what other tables refer to."""
 _COPY_TYPES = {
     "TEXT": "text",
     "FLOAT": "float8",
+    "DOUBLE": "float8",
     "INTEGER": "int4",
     "DATE": "date",
     "DATETIME": "timestamp",

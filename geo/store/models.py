@@ -5,9 +5,11 @@ Kemendagri code and carry ``valid_from``/``valid_to`` so that boundary versions 
 *pemekaran* (split) fit without a schema change: the row in force has ``valid_to IS NULL``.
 Asset layers are one table each so every layer opens in QGIS with real columns.
 
-Text columns are declared ``Text``: GDAL (so QGIS and geopandas) drops ``VARCHAR`` columns of a
-GeoPackage written through GeoAlchemy2. A GeoPackage feature table holds one geometry column, so
-the label point of an area is kept as two numbers.
+Real numbers are declared ``Double``: GDAL reads a GeoPackage ``FLOAT`` column as 32-bit
+(QGIS would show a longitude to about a metre). Text columns are declared ``Text``: GDAL (so
+QGIS and geopandas) drops ``VARCHAR`` columns of a GeoPackage written through GeoAlchemy2. A
+GeoPackage feature table holds one geometry column, so the label point of an area is kept as
+two numbers.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Date,
     DateTime,
-    Float,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -104,9 +107,9 @@ class AdminArea(Tracked):
     """Indexed by ``uq_<area>_code_valid_from`` and ``ix_<area>_current_code``."""
     kind: Mapped[str] = mapped_column(Text)
     parent_code: Mapped[str | None] = mapped_column(Text, index=True)
-    area_km2: Mapped[float] = mapped_column(Float)
-    label_lon: Mapped[float] = mapped_column(Float)
-    label_lat: Mapped[float] = mapped_column(Float)
+    area_km2: Mapped[float] = mapped_column(Double)
+    label_lon: Mapped[float] = mapped_column(Double)
+    label_lat: Mapped[float] = mapped_column(Double)
     source_version: Mapped[str | None] = mapped_column(Text)
     geometry_note: Mapped[str | None] = mapped_column(Text)
     """What validation repaired in this boundary (empty when it was valid as imported)."""
@@ -232,7 +235,7 @@ class Tower(Asset, Base):
     operator: Mapped[str | None] = mapped_column(Text)
     technologies: Mapped[str | None] = mapped_column(Text)
     """Comma-separated, ordered: ``2G,4G``."""
-    height_m: Mapped[float | None] = mapped_column(Float)
+    height_m: Mapped[float | None] = mapped_column(Double)
     status: Mapped[str | None] = mapped_column(Text)
     """``planned`` or ``on-air``."""
 
@@ -261,7 +264,7 @@ class Hotspot(Asset, Base):
 
     __tablename__ = "hotspot"
     provider: Mapped[str | None] = mapped_column(Text)
-    bandwidth_mbps: Mapped[float | None] = mapped_column(Float)
+    bandwidth_mbps: Mapped[float | None] = mapped_column(Double)
     status: Mapped[str | None] = mapped_column(Text)
 
 
@@ -273,7 +276,7 @@ class Destination(Asset, Base):
     description: Mapped[str | None] = mapped_column(Text)
     facilities: Mapped[str | None] = mapped_column(Text)
     opening_hours: Mapped[str | None] = mapped_column(Text)
-    ticket_price_idr: Mapped[float | None] = mapped_column(Float)
+    ticket_price_idr: Mapped[float | None] = mapped_column(Double)
     contact: Mapped[str | None] = mapped_column(Text)
     photo_links: Mapped[str | None] = mapped_column(Text)
 
@@ -294,6 +297,45 @@ class Facility(Asset, Base):
     __tablename__ = "facility"
     facility_type: Mapped[str | None] = mapped_column(Text)
     internet_status: Mapped[str | None] = mapped_column(Text)
+
+
+class VillageCensus(Tracked, Base):
+    """One village's answers to a village census: BPS PODES, or a survey with its fields.
+
+    Keyed by the Kemendagri code (never the BPS id, whose district and village numbers differ)
+    and the survey (``PODES 2024``): a later survey is a new row, so earlier answers stay
+    comparable. ``name`` is the village's name as the census writes it. Classes are stored as
+    words (:mod:`geo.ingest.census` maps the PODES answer codes); ``None`` where the census has
+    no answer. Provenance: ``source`` (the file or organisation), ``survey`` and
+    ``survey_year``; every value here is self-reported by the village (method: survey).
+    """
+
+    __tablename__ = "village_census"
+    village_code: Mapped[str] = mapped_column(Text, index=True)
+    survey: Mapped[str] = mapped_column(Text)
+    survey_year: Mapped[int | None] = mapped_column(Integer)
+    bps_code: Mapped[str | None] = mapped_column(Text)
+    """BPS's own village id, kept for reference (never joined on)."""
+    signal_strength: Mapped[str | None] = mapped_column(Text)
+    """Mobile signal over most of the village: ``very_strong``, ``strong``, ``weak``, ``none``."""
+    mobile_internet: Mapped[str | None] = mapped_column(Text)
+    """Best mobile internet signal: ``4G`` (PODES: 5G/4G/LTE), ``3G``, ``2G``, ``none``."""
+    bts_count: Mapped[int | None] = mapped_column(Integer)
+    operator_count: Mapped[int | None] = mapped_column(Integer)
+    mobile_phone_use: Mapped[str | None] = mapped_column(Text)
+    """Residents using a mobile phone: ``most``, ``few``, ``none``."""
+    office_internet: Mapped[str | None] = mapped_column(Text)
+    """Internet at the village office, as the census states it (``working`` ... ``none``)."""
+    has_flagship_product: Mapped[bool | None] = mapped_column(Boolean)
+    flagship_food: Mapped[str | None] = mapped_column(Text)
+    flagship_nonfood: Mapped[str | None] = mapped_column(Text)
+    flagship_exported: Mapped[str | None] = mapped_column(Text)
+    """Whether the flagship product is exported: ``mostly``, ``partly``, ``no``."""
+    office_lon: Mapped[float | None] = mapped_column(Double)
+    office_lat: Mapped[float | None] = mapped_column(Double)
+    """The village office's position as surveyed (EPSG:4326), where the census has it."""
+
+    __table_args__ = (UniqueConstraint("survey", "village_code"),)
 
 
 @dataclass(frozen=True)
