@@ -49,6 +49,11 @@ census_app = typer.Typer(
     help="Village census (BPS PODES): signal, mobile internet, BTS, flagship product.",
 )
 app.add_typer(census_app, name="census")
+coverage_app = typer.Typer(
+    no_args_is_help=True,
+    help="Coverage and blank spots: modelled signal and the per-village connectivity register.",
+)
+app.add_typer(coverage_app, name="coverage")
 app.add_typer(map_app, name="map")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -505,6 +510,186 @@ def census_show(
         )
     console.print(table)
     console.print(f"{len(records):,} villages")
+
+
+@coverage_app.command("sample-inputs")
+@handle_errors
+def coverage_sample_inputs(
+    output_dir: Annotated[
+        Path, typer.Option("-o", "--output-dir", help="Where to write them.")
+    ] = Path("petadesa-samples"),
+    regency: Annotated[str | None, typer.Option(help="Only this regency's villages.")] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same rasters.")] = 11,
+) -> None:
+    """Write a seeded SAMPLE DEM and population grid over the registry's villages.
+
+    For trying the analysis without real rasters: the files are marked as samples, and so is
+    every run made from them. Bring a real DEM (SRTM, Copernicus GLO-30, DEMNAS) and
+    population grid (WorldPop, HRSL) for real answers.
+    """
+    from geo import queries  # noqa: PLC0415
+    from geo.samples.rasters import sample_dem, sample_population  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        villages = queries.villages(session, regency=regency)
+    if villages.empty:
+        raise ValueError("the registry holds no village: import boundaries first")
+    with console.status("writing sample rasters..."):
+        dem = sample_dem(villages, output_dir / "sample_dem.tif", seed=seed)
+        population = sample_population(
+            villages, output_dir / "sample_population.tif", seed=seed + 2
+        )
+    console.print(f"[yellow]SAMPLE[/yellow] DEM (not real terrain): {dem}")
+    console.print(f"[yellow]SAMPLE[/yellow] population (not real people): {population}")
+
+
+@coverage_app.command("model")
+@handle_errors
+def coverage_model(
+    dem: Annotated[
+        Path | None,
+        typer.Option(help="DEM GeoTIFF (heights in metres), any CRS; without: census and fibre."),
+    ] = None,
+    population: Annotated[
+        Path | None, typer.Option(help="Population grid GeoTIFF (people per cell), any CRS.")
+    ] = None,
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
+    include_planned: Annotated[
+        bool, typer.Option(help="Model planned towers too (coverage once they are built).")
+    ] = False,
+    output_dir: Annotated[Path, typer.Option(help="Where the coverage GeoTIFF goes.")] = Path(
+        "petadesa-coverage"
+    ),
+    min_blank_km2: Annotated[
+        float, typer.Option(help="Smallest blank-spot area listed, km².")
+    ] = 0.05,
+    as_json: JsonOption = False,
+) -> None:
+    """Model coverage for the registry's towers and write a run of the connectivity register.
+
+    Line of sight over the DEM (GDAL's viewshed, earth curvature and radio refraction,
+    receiver at 1.5 m) within a range per technology (2G 15 km, 3G 8 km, 4G 10 km, 5G 2 km,
+    or the tower's range_km), sectors where towers give an azimuth. Each village gets its
+    class reconciled with the census and the fibre network, shares of area and people per
+    technology, people without signal and distances from its office; blank-spot areas are
+    kept too. The run is dated and keeps its parameters and input digests.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn  # noqa: PLC0415
+
+    from geo.coverage.model import ModelParameters  # noqa: PLC0415
+    from geo.coverage.register import run_coverage  # noqa: PLC0415
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("preparing", total=None)
+
+        def towers_done(done: int, total: int) -> None:
+            bar.update(task, description="modelling towers", completed=done, total=total)
+
+        summary = run_coverage(
+            current().engine(),
+            dem=dem,
+            population=population,
+            regency=regency,
+            params=ModelParameters(include_planned=include_planned),
+            output_dir=output_dir,
+            min_blank_km2=min_blank_km2,
+            progress=lambda message: bar.update(task, description=message),
+            tower_progress=towers_done,
+        )
+    register = summary.register
+    counts = register["connectivity_class"].value_counts().to_dict()
+    blank = register[register["connectivity_class"] == "blank spot"]
+    data = {
+        "run_id": summary.run_id,
+        "scope": summary.scope,
+        "sample": summary.sample,
+        "towers_modelled": summary.towers_modelled,
+        "towers_skipped": summary.towers_skipped,
+        "coverage_path": None if summary.coverage_path is None else str(summary.coverage_path),
+        "villages": len(register),
+        "classes": {k: int(v) for k, v in counts.items()},
+        "blank_spot_villages": blank["code"].tolist(),
+        "population_uncovered": _total(register["population_uncovered"]),
+        "blank_spot_areas": len(summary.blank_spots),
+    }
+    if as_json:
+        print_json(data)
+        return
+    from cli.output import print_coverage_run  # noqa: PLC0415
+
+    print_coverage_run(data, register)
+
+
+def _total(values: Any) -> float | None:
+    """Sum of a column, ``None`` when every value is missing."""
+    return None if values.isna().all() else round(float(values.sum()), 1)
+
+
+@coverage_app.command("show")
+@handle_errors
+def coverage_show(
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
+    district: Annotated[str | None, typer.Option(help="Only this district.")] = None,
+    run: Annotated[int | None, typer.Option(help="This run (default: the latest).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The connectivity register per village: class, source, confidence, shares, people."""
+    from geo.coverage.register import as_records  # noqa: PLC0415
+    from geo.queries import connectivity  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        frame = connectivity(session, regency=regency, district=district, run=run)
+    records = as_records(frame)
+    if as_json:
+        print_json(records)
+        return
+    from cli.output import print_register  # noqa: PLC0415
+
+    print_register(records)
+
+
+@coverage_app.command("runs")
+@handle_errors
+def coverage_runs_command(as_json: JsonOption = False) -> None:
+    """The coverage runs, newest first, with their scope, inputs and whether they are samples."""
+    import json  # noqa: PLC0415
+
+    from geo.queries import coverage_runs  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        frame = coverage_runs(session)
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for record in records:
+        record["parameters"] = json.loads(record["parameters"])
+        record["inputs"] = json.loads(record["inputs"])
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("run", "when (UTC)", "scope", "towers", "inputs", "coverage GeoTIFF")
+    for r in records:
+        inputs = ", ".join(f"{i['kind']}{' (SAMPLE)' if i['sample'] else ''}" for i in r["inputs"])
+        table.add_row(
+            str(r["id"]),
+            str(r["created_at"]),
+            r["scope"],
+            str(r["towers_modelled"]),
+            inputs,
+            r["coverage_path"] or "",
+        )
+    console.print(table)
 
 
 @app.command()

@@ -107,3 +107,58 @@ def print_summary(data: dict[str, Any]) -> None:
         f"villages without a destination: {gaps['destination']}; "
         f"without a product site: {gaps['product_site']}"
     )
+
+
+def print_coverage_run(data: dict[str, Any], register: Any) -> None:
+    """What a coverage run found: classes, blank-spot villages, people without signal."""
+    if data["sample"]:
+        console.print(
+            "[yellow]SAMPLE inputs[/yellow]: these results come from seeded sample rasters, "
+            "not real terrain or people"
+        )
+    console.print(
+        f"run {data['run_id']} ({data['scope']}): {data['towers_modelled']} towers modelled"
+        + (f", skipped {data['towers_skipped']}" if data["towers_skipped"] else "")
+    )
+    table = Table("class", "villages")
+    for name, count in data["classes"].items():
+        table.add_row(name, str(count))
+    console.print(table)
+    blank = register[register["connectivity_class"] == "blank spot"].sort_values(
+        "population_uncovered", ascending=False
+    )
+    if len(blank):
+        listing = Table("blank-spot village", "name", "people without signal", "source")
+        for row in blank.head(MAX_LISTED).itertuples():
+            people = (
+                ""
+                if row.population_uncovered != row.population_uncovered
+                else f"{row.population_uncovered:,.0f}"
+            )
+            listing.add_row(row.code, str(getattr(row, "name", "")), people, row.class_source)
+        console.print(listing)
+    if data["population_uncovered"] is not None:
+        console.print(f"people without signal: {data['population_uncovered']:,.0f}")
+    if data["coverage_path"]:
+        console.print(f"coverage raster: {data['coverage_path']}")
+    else:
+        console.print("no DEM given: classes from the census and the fibre network only")
+
+
+def print_register(records: list[dict[str, Any]]) -> None:
+    """The connectivity register as a table, one village a row."""
+    table = Table("code", "name", "class", "source", "confidence", "covered", "without signal")
+    for r in records:
+        share = r["covered_area_share"]
+        people = r["population_uncovered"]
+        table.add_row(
+            r["code"],
+            r["name"],
+            r["connectivity_class"],
+            r["class_source"],
+            r["confidence"],
+            "" if share is None else f"{share:.0%}",
+            "" if people is None else f"{people:,.0f}",
+        )
+    console.print(table)
+    console.print(f"{len(records):,} villages")

@@ -62,3 +62,9 @@ class AreaNotFound(PetadesaError):
     """No administrative area with that code."""
 
     code = "area_not_found"
+
+
+class RasterRejected(PetadesaError):
+    """A raster that cannot serve its purpose (no overlap, only nodata, negative counts...)."""
+
+    code = "raster_rejected"

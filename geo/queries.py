@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
@@ -35,11 +36,14 @@ from geo.store.models import (
     SRID,
     AdminArea,
     Asset,
+    BlankSpot,
+    CoverageRun,
     District,
     Province,
     Regency,
     Village,
     VillageCensus,
+    VillageConnectivity,
     asset_layer,
 )
 
@@ -215,6 +219,74 @@ def census(
     typed = {"survey_year": "Int64", "bts_count": "Int64", "operator_count": "Int64"}
     typed |= {"has_flagship_product": "boolean", "office_lon": "float64", "office_lat": "float64"}
     return frame.astype(typed).reset_index(drop=True)
+
+
+def coverage_runs(session: Session) -> pd.DataFrame:
+    """Every coverage run, newest first (the columns of :class:`CoverageRun`).
+
+    ``parameters`` and ``inputs`` are JSON text.
+    """
+    table = CoverageRun.__table__
+    return _plain_frame(session, select(table).order_by(table.c.id.desc()))
+
+
+def connectivity(
+    session: Session,
+    *,
+    regency: str | None = None,
+    district: str | None = None,
+    run: int | None = None,
+) -> pd.DataFrame:
+    """The connectivity register of the current villages, one row per village.
+
+    From run ``run``, else each village's latest run. Columns: code, name, district_code,
+    run_id, and the register's (:class:`~geo.store.models.VillageConnectivity`); ordered by
+    code. A village no run covered is absent.
+    """
+    register = VillageConnectivity.__table__
+    own = [c for c in register.columns if c.name not in ("id", "village_code")]
+    stmt = (
+        select(Village.code, Village.name, Village.parent_code.label("district_code"), *own)
+        .join(register, register.c.village_code == Village.code)
+        .where(Village.in_force(), *_village_filters(regency, district))
+        .order_by(Village.code, register.c.run_id)
+    )
+    if run is not None:
+        stmt = stmt.where(register.c.run_id == run)
+    frame = _plain_frame(session, stmt).drop_duplicates("code", keep="last")
+    return frame.reset_index(drop=True)
+
+
+def blank_spot_areas(
+    session: Session, *, regency: str | None = None, run: int | None = None
+) -> gpd.GeoDataFrame:
+    """Blank-spot areas of the current villages, from run ``run``, else each village's latest.
+
+    Columns: village_code, run_id, area_km2, population, geometry (EPSG:4326).
+    """
+    spots = BlankSpot.__table__
+    latest = connectivity(session, regency=regency, run=run)
+    pairs = list(zip(latest["code"], latest["run_id"], strict=True))
+    if not pairs:
+        return gpd.GeoDataFrame(
+            columns=["village_code", "run_id", "area_km2", "population"], geometry=[], crs=CRS
+        )
+    runs = sorted({r for _, r in pairs})
+    stmt = (
+        select(
+            spots.c.village_code,
+            spots.c.run_id,
+            spots.c.area_km2,
+            spots.c.population,
+            _wkb(spots.c.geom),
+        )
+        .where(spots.c.run_id.in_(runs))
+        .order_by(spots.c.village_code)
+    )
+    frame = _geo_frame(session, stmt)
+    wanted = set(pairs)
+    keep = [pair in wanted for pair in zip(frame["village_code"], frame["run_id"], strict=True)]
+    return frame.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
 def without_layer(layer: str) -> ColumnElement[bool]:

@@ -15,7 +15,10 @@ PYTHON=${PYTHON:-python3}
 # PostGIS for the test cluster, SpatiaLite for the GeoPackage backend, ogr2ogr/ogrinfo for
 # bulk loads and as an OGC API Features client, Chromium for the map tests (Playwright drives
 # Debian's build; it cannot download its own here). None of them exists as a wheel.
-APT_PACKAGES=(postgresql-15-postgis-3 libsqlite3-mod-spatialite gdal-bin chromium)
+# libgdal-dev and a compiler build GDAL's own Python bindings (osgeo: the in-process viewshed
+# of the coverage model), which have no wheel for Python 3.11.
+APT_PACKAGES=(postgresql-15-postgis-3 libsqlite3-mod-spatialite gdal-bin libgdal-dev build-essential
+    chromium)
 # npm installs the maps' JS/CSS (package-lock.json); Debian's nodejs/npm when the machine has none.
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
@@ -74,6 +77,27 @@ install_python_packages() {
     echo "$want" >"$STAMP"
 }
 
+install_gdal_bindings() {
+    # GDAL's Python bindings (osgeo), built against the system library at its exact version;
+    # numpy is in the venv first, so osgeo.gdal_array is built too (pip's build isolation would
+    # leave it out without a word). Rebuilt when the library or numpy's ABI no longer matches.
+    local want have
+    want=$(gdal-config --version)
+    have=$("$VENV/bin/python" -c 'from osgeo import gdal, gdal_array; print(gdal.__version__)' \
+        2>/dev/null || true)
+    if [[ "$have" == "$want" ]]; then
+        say "GDAL $want Python bindings present"
+        return
+    fi
+    say "building GDAL $want Python bindings against the system library (about 30 s)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --progress-bar off \
+        'setuptools>=67' wheel
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --progress-bar off \
+        --no-build-isolation --no-cache-dir --no-deps --force-reinstall "GDAL==$want"
+    "$VENV/bin/python" -c 'from osgeo import gdal_array' \
+        || die "GDAL $want bindings built without gdal_array (is numpy installed in $VENV?)"
+}
+
 install_map_assets() {
     # Folium's JS/CSS at the versions it pins, from the npm registry, so maps work offline.
     local stamp="$REPO/node_modules/.petadesa-lock.sha256" want
@@ -93,4 +117,5 @@ install_system_packages
 install_map_assets
 create_venv
 install_python_packages
+install_gdal_bindings
 say "ready ($VENV)"

@@ -48,7 +48,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "claimed_village_code": ("village_code", "kode_desa", "kode_kemendagri", "kode_wilayah"),
     "operator": ("operator_name", "penyelenggara"),
     "technologies": ("technology", "teknologi", "tech"),
-    "height_m": ("height", "tinggi", "tinggi_m"),
+    "height_m": ("height", "tinggi", "tinggi_m", "antenna_height"),
+    "range_km": ("range", "jangkauan_km", "radius_km"),
+    "azimuth_deg": ("azimuth", "azimut"),
+    "beamwidth_deg": ("beamwidth", "beam_width"),
+    "tx_power_dbm": ("tx_power", "power_dbm", "daya_dbm"),
+    "frequency_mhz": ("frequency", "frekuensi", "freq_mhz"),
     "commissioned_on": ("commissioned", "tanggal_operasi"),
     "node_type": ("jenis_node", "type"),
     "provider": ("penyedia", "operator"),
@@ -70,6 +75,11 @@ TECHNOLOGIES = ("2G", "3G", "4G", "5G")
 TOWER_STATUS = ("planned", "on-air")
 RANGES = {
     "height_m": (0.0, 300.0),
+    "range_km": (0.0, 100.0),
+    "azimuth_deg": (0.0, 360.0),
+    "beamwidth_deg": (1.0, 360.0),
+    "tx_power_dbm": (-30.0, 90.0),
+    "frequency_mhz": (300.0, 100_000.0),
     "bandwidth_mbps": (0.0, 100_000.0),
     "ticket_price_idr": (0.0, 1e9),
 }

@@ -236,8 +236,17 @@ class Tower(Asset, Base):
     technologies: Mapped[str | None] = mapped_column(Text)
     """Comma-separated, ordered: ``2G,4G``."""
     height_m: Mapped[float | None] = mapped_column(Double)
+    """Antenna height above ground; the coverage model assumes 30 m where it is unknown."""
     status: Mapped[str | None] = mapped_column(Text)
     """``planned`` or ``on-air``."""
+    range_km: Mapped[float | None] = mapped_column(Double)
+    """The site's reach, overriding the coverage model's range per technology."""
+    azimuth_deg: Mapped[float | None] = mapped_column(Double)
+    """A sector antenna's direction, degrees clockwise from north (none: omnidirectional)."""
+    beamwidth_deg: Mapped[float | None] = mapped_column(Double)
+    """A sector's horizontal beam width in degrees (with ``azimuth_deg``; default 120)."""
+    tx_power_dbm: Mapped[float | None] = mapped_column(Double)
+    frequency_mhz: Mapped[float | None] = mapped_column(Double)
 
 
 class FibreRoute(Asset, Base):
@@ -336,6 +345,90 @@ class VillageCensus(Tracked, Base):
     """The village office's position as surveyed (EPSG:4326), where the census has it."""
 
     __table_args__ = (UniqueConstraint("survey", "village_code"),)
+
+
+class CoverageRun(Base):
+    """One run of the coverage analysis: when, with what parameters, from which inputs.
+
+    Results are kept per run (:class:`VillageConnectivity`, :class:`BlankSpot`); queries read
+    the latest run unless told otherwise, and two runs can be compared village by village.
+    ``parameters`` and ``inputs`` are JSON text (the model's settings; each input's kind, path,
+    SHA-256 digest and whether it is a seeded sample).
+    """
+
+    __tablename__ = "coverage_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    scope: Mapped[str] = mapped_column(Text)
+    """What was analysed: a regency or province code, or ``all``."""
+    method: Mapped[str] = mapped_column(Text)
+    """How coverage was obtained, e.g. ``gdal-viewshed line of sight``."""
+    parameters: Mapped[str] = mapped_column(Text)
+    inputs: Mapped[str] = mapped_column(Text)
+    sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Whether any input is a seeded sample (then so are the results)."""
+    towers_modelled: Mapped[int] = mapped_column(Integer, default=0)
+    coverage_path: Mapped[str | None] = mapped_column(Text)
+    """The best-technology GeoTIFF this run wrote."""
+
+
+class VillageConnectivity(Base):
+    """The connectivity register: one village in one run, its class and where it came from.
+
+    ``connectivity_class`` is one of ``fibre``, ``4G``, ``3G only``, ``2G only``,
+    ``blank spot``, ``unknown``, reconciled from the survey (``census_class``), the model
+    (``model_class``) and the fibre network by the rules of :mod:`geo.coverage.register`;
+    ``class_source`` and ``confidence`` say which and how sure, ``disagreement`` says where
+    the sources differ. Shares are of the village's modelled area (0-1); populations are
+    people, from the population grid.
+    """
+
+    __tablename__ = "village_connectivity"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("coverage_run.id", ondelete="CASCADE"), index=True
+    )
+    village_code: Mapped[str] = mapped_column(Text, index=True)
+    connectivity_class: Mapped[str] = mapped_column(Text)
+    class_source: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[str] = mapped_column(Text)
+    disagreement: Mapped[str | None] = mapped_column(Text)
+    census_class: Mapped[str | None] = mapped_column(Text)
+    model_class: Mapped[str | None] = mapped_column(Text)
+    has_fibre: Mapped[bool] = mapped_column(Boolean, default=False)
+    covered_area_share: Mapped[float | None] = mapped_column(Double)
+    area_share_2g: Mapped[float | None] = mapped_column(Double)
+    area_share_3g: Mapped[float | None] = mapped_column(Double)
+    area_share_4g: Mapped[float | None] = mapped_column(Double)
+    area_share_5g: Mapped[float | None] = mapped_column(Double)
+    population: Mapped[float | None] = mapped_column(Double)
+    population_uncovered: Mapped[float | None] = mapped_column(Double)
+    population_2g: Mapped[float | None] = mapped_column(Double)
+    population_3g: Mapped[float | None] = mapped_column(Double)
+    population_4g: Mapped[float | None] = mapped_column(Double)
+    population_5g: Mapped[float | None] = mapped_column(Double)
+    office_source: Mapped[str | None] = mapped_column(Text)
+    """Where the village office point came from: ``facility``, ``census`` or ``label point``."""
+    office_to_fibre_m: Mapped[float | None] = mapped_column(Double)
+    office_to_tower_m: Mapped[float | None] = mapped_column(Double)
+
+    __table_args__ = (UniqueConstraint("run_id", "village_code"),)
+
+
+class BlankSpot(Base):
+    """An area of a village that no modelled signal reaches, from one run."""
+
+    __tablename__ = "blank_spot"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("coverage_run.id", ondelete="CASCADE"), index=True
+    )
+    village_code: Mapped[str] = mapped_column(Text, index=True)
+    area_km2: Mapped[float] = mapped_column(Double)
+    population: Mapped[float | None] = mapped_column(Double)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=SRID, spatial_index=True), nullable=False
+    )
 
 
 @dataclass(frozen=True)

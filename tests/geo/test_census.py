@@ -276,4 +276,9 @@ def test_the_census_is_a_table_gis_clients_list_in_the_geopackage(batu, shared_d
                 )
             ).all()
         )
-    assert kinds == {"area_code": "attributes", "village_census": "attributes"}
+    assert kinds == {
+        "area_code": "attributes",
+        "village_census": "attributes",
+        "coverage_run": "attributes",
+        "village_connectivity": "attributes",
+    }

@@ -1,0 +1,508 @@
+"""The connectivity register: per village and run, its class, where it came from, how sure.
+
+:func:`run_coverage` is the whole analysis in one transaction: the DEM and population grid
+checked over the region, the registry's towers modelled (:mod:`geo.coverage.model`), shares of
+area and people per technology (:mod:`geo.coverage.zonal`), blank-spot areas, the distance
+from each village office to the fibre network and to the nearest tower on air, and one
+:class:`~geo.store.models.VillageConnectivity` row per village reconciled by these rules:
+
+1. a village with a fibre node or route of the registry linked to it (not planned) is
+   ``fibre`` (source ``fibre network``, confidence high);
+2. otherwise the survey and the model are compared. The census class is the village's own
+   answer (:func:`census_class`); the model class is the best technology that reaches at least
+   half of its people (half of its area without a population grid), else ``blank spot``
+   (:func:`model_class`).
+
+   - both agree: that class, source ``census+model``, confidence high;
+   - only one exists: that one, confidence medium (low when the model ran on sample inputs);
+   - they differ: the census wins (what residents report beats a line-of-sight model), the
+     confidence is low and ``disagreement`` says what each said;
+   - neither: ``unknown``.
+
+A run records its parameters and the SHA-256 digest of every input; results are kept per run,
+and queries read the latest (:func:`geo.queries.connectivity`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, bindparam, insert, or_, select
+from sqlalchemy.orm import Session
+
+import geopandas as gpd
+import rasterio
+import shapely
+from rasterio.enums import Resampling
+
+from geo.coverage.grid import Grid, array_profile, dem_step, region_grid, warp_to_grid
+from geo.coverage.model import (
+    OUTSIDE,
+    TECHNOLOGY_CODES,
+    ModelParameters,
+    model_coverage,
+)
+from geo.coverage.rasters import RasterKind, open_raster
+from geo.coverage.zonal import (
+    MIN_BLANK_SPOT_KM2,
+    PEOPLE_COLUMNS,
+    SHARE_COLUMNS,
+    blank_spots,
+    no_blank_spots,
+    people_on_grid,
+    village_stats,
+)
+from geo.errors import AreaNotFound
+from geo.ingest.report import Progress, quiet
+from geo.store.backend import WKB_PARAM, backend_of
+from geo.store.db import transaction
+from geo.store.models import BlankSpot, CoverageRun, FibreNode, FibreRoute, VillageConnectivity
+
+CLASSES = ("fibre", "4G", "3G only", "2G only", "blank spot", "unknown")
+"""Connectivity classes, best first."""
+MAJORITY = 0.5
+"""Share of a village's people (or area) a technology must reach to be its model class."""
+METHOD = "line of sight (GDAL viewshed) within a range per technology"
+OFFICE_TYPES = frozenset(
+    {"village_office", "kantor kepala desa", "kantor lurah", "kantor desa", "balai desa"}
+)
+"""``facility_type`` values of a village office (the real files write them in Indonesian)."""
+_MOBILE_CLASS = {4: "4G", 3: "4G", 2: "3G only", 1: "2G only"}
+_CENSUS_CLASS = {"4G": "4G", "3G": "3G only", "2G": "2G only", "none": "blank spot"}
+
+
+@dataclass
+class RunSummary:
+    """What a coverage run did: its id, inputs, towers, and its register as a frame."""
+
+    run_id: int
+    scope: str
+    sample: bool
+    towers_modelled: int
+    towers_skipped: dict[str, int]
+    coverage_path: Path | None
+    """The best-technology GeoTIFF (``None`` when nothing was modelled)."""
+    register: pd.DataFrame
+    blank_spots: gpd.GeoDataFrame
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def census_class(signal_strength: Any, mobile_internet: Any) -> str | None:
+    """The class a village census gives: no signal or no mobile internet is a blank spot."""
+    if signal_strength == "none":
+        return "blank spot"
+    if mobile_internet is None or (
+        isinstance(mobile_internet, float) and math.isnan(mobile_internet)
+    ):
+        return None
+    return _CENSUS_CLASS.get(str(mobile_internet))
+
+
+def model_class(shares: dict[int, float]) -> str | None:
+    """The model's class from the shares per best technology code (of people, or of area).
+
+    The best technology whose reach (it or better) covers at least :data:`MAJORITY`, else
+    ``blank spot``; ``None`` when the village is not on the DEM (no shares).
+    """
+    if not shares or any(math.isnan(v) for v in shares.values()):
+        return None
+    reach = 0.0
+    for code in sorted(TECHNOLOGY_CODES.values(), reverse=True):
+        reach += shares.get(code, 0.0)
+        if reach >= MAJORITY - 1e-9:
+            return _MOBILE_CLASS[code]
+    return "blank spot"
+
+
+def reconcile(
+    census: str | None, model: str | None, has_fibre: bool, *, sample: bool, survey: str | None
+) -> dict[str, Any]:
+    """Class, source, confidence and disagreement of one village (the module's rules)."""
+    disagreement = None
+    if census and model and census != model:
+        disagreement = f"census ({survey or 'survey'}) says {census}; the model says {model}"
+    model_confidence = "low" if sample else "medium"
+    if has_fibre:
+        return _decided("fibre", "fibre network", "high", disagreement)
+    if census and model:
+        if census == model:
+            return _decided(census, "census+model", "high", None)
+        return _decided(census, "census", "low", disagreement)
+    if census:
+        return _decided(census, "census", "medium", None)
+    if model:
+        return _decided(model, "model", model_confidence, None)
+    return _decided("unknown", "none", "none", None)
+
+
+def _decided(cls: str, source: str, confidence: str, disagreement: str | None) -> dict[str, Any]:
+    return {
+        "connectivity_class": cls,
+        "class_source": source,
+        "confidence": confidence,
+        "disagreement": disagreement,
+    }
+
+
+def run_coverage(
+    engine: Engine,
+    *,
+    dem: str | Path | None,
+    population: str | Path | None = None,
+    regency: str | None = None,
+    params: ModelParameters | None = None,
+    output_dir: str | Path = "petadesa-coverage",
+    min_blank_km2: float = MIN_BLANK_SPOT_KM2,
+    progress: Progress | None = None,
+    tower_progress: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    """Model coverage for the registry's towers and write a run of the register.
+
+    ``dem`` (heights in metres) and ``population`` (people per cell) are the user's rasters in
+    any CRS; without a DEM nothing is modelled and the register comes from the census and the
+    fibre network alone. ``regency`` limits the run to one regency (default: every village).
+    The best-technology raster is written as a tiled, compressed GeoTIFF in ``output_dir``.
+    Raises what :func:`~geo.coverage.rasters.open_raster` raises, and
+    :class:`~geo.errors.AreaNotFound` when there is no village to analyse. Nothing is
+    written when anything fails.
+    """
+    from geo import queries  # noqa: PLC0415 - queries imports the models, as we do
+
+    step = progress or quiet
+    params = params or ModelParameters()
+    with transaction(engine) as session:
+        villages = queries.villages(session, regency=regency)
+        if villages.empty:
+            raise AreaNotFound(
+                f"no village of regency {regency} in the registry"
+                if regency
+                else "the registry holds no village: import boundaries first"
+            )
+        region = tuple(float(v) for v in villages.total_bounds)
+        modelled = None
+        if dem is not None:
+            modelled = _model(
+                session,
+                villages,
+                region,
+                dem,
+                population,
+                params,
+                min_blank_km2,
+                step,
+                tower_progress,
+            )
+            grid, stats, spots, inputs = (
+                modelled.grid,
+                modelled.stats,
+                modelled.spots,
+                modelled.inputs,
+            )
+        else:
+            grid = region_grid(region, 30.0, margin=0.0)  # its CRS, for distances in metres
+            stats = _unmodelled(villages)
+            spots = no_blank_spots()
+            inputs = []
+        sample = any(r["sample"] for r in inputs)
+        step("reconciling with the census and the fibre network")
+        register = _register(session, villages, stats, sample=sample)
+        register = register.merge(_distances(session, villages, grid), on="code", how="left")
+        register.insert(1, "name", villages["name"].to_numpy())
+        run = CoverageRun(
+            scope=regency or "all",
+            method=METHOD if modelled else "census and fibre network (no DEM)",
+            parameters=json.dumps(params.to_dict(), sort_keys=True),
+            inputs=json.dumps(inputs, sort_keys=True),
+            sample=sample,
+            towers_modelled=modelled.result.modelled if modelled else 0,
+        )
+        session.add(run)
+        session.flush()
+        out = None
+        if modelled:
+            out = (Path(output_dir) / f"coverage-run-{run.id}.tif").resolve()
+            run.coverage_path = str(out)
+            _write_coverage(out, modelled.result.best, grid, sample)
+        try:
+            _store(session, run.id, register, spots)
+            session.flush()
+        except BaseException:
+            if out is not None:
+                out.unlink(missing_ok=True)
+            raise
+        run_id = run.id
+    return RunSummary(
+        run_id=run_id,
+        scope=regency or "all",
+        sample=sample,
+        towers_modelled=modelled.result.modelled if modelled else 0,
+        towers_skipped=modelled.result.skipped if modelled else {},
+        coverage_path=out,
+        register=register,
+        blank_spots=spots,
+        inputs=inputs,
+    )
+
+
+@dataclass
+class _Modelled:
+    """What the model part of a run made."""
+
+    grid: Grid
+    result: Any
+    stats: pd.DataFrame
+    spots: gpd.GeoDataFrame
+    inputs: list[dict[str, Any]]
+
+
+def _model(
+    session: Session,
+    villages: gpd.GeoDataFrame,
+    region: tuple[float, ...],
+    dem: str | Path,
+    population: str | Path | None,
+    params: ModelParameters,
+    min_blank_km2: float,
+    step: Progress,
+    tower_progress: Callable[[int, int], None] | None,
+) -> _Modelled:
+    """Check the rasters, model the towers, and measure each village and its blank spots."""
+    from geo import queries  # noqa: PLC0415
+
+    step("checking the rasters")
+    dem_raster = open_raster(dem, RasterKind.DEM, region)
+    pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
+    reach = 1000.0 * max(params.range_km.values())
+    grid = region_grid(region, dem_step(dem_raster), margin=reach)
+    step(f"warping the DEM onto {grid.width:,} x {grid.height:,} cells of {grid.step:g} m")
+    heights = warp_to_grid(dem_raster, grid, Resampling.bilinear)
+    towers = queries.assets(session, "tower", bbox=_grown(region, reach))
+    step(f"modelling {len(towers):,} towers")
+    result = model_coverage(heights, grid, towers, params, progress=tower_progress)
+    del heights
+    people = people_on_grid(pop_raster, grid) if pop_raster else None
+    step("village statistics")
+    stats = village_stats(villages, result.best, grid, people)
+    spots = blank_spots(villages, result.best, grid, people, min_blank_km2)
+    inputs = [r.provenance() for r in (dem_raster, pop_raster) if r is not None]
+    return _Modelled(grid, result, stats, spots, inputs)
+
+
+def _unmodelled(villages: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The stats of villages nothing was modelled for: every number missing."""
+    columns = ["covered_area_share", *SHARE_COLUMNS.values(), "population"]
+    columns += ["population_covered", "population_uncovered", *PEOPLE_COLUMNS.values()]
+    stats = pd.DataFrame({"code": villages["code"].to_numpy()})
+    for column in columns:
+        stats[column] = np.nan
+    return stats
+
+
+def _grown(region: tuple[float, ...], metres: float) -> tuple[float, float, float, float]:
+    """Lon/lat bounds grown by about ``metres`` on every side."""
+    dlat = metres / 110_574.0
+    dlon = metres / (111_320.0 * math.cos(math.radians((region[1] + region[3]) / 2)))
+    return (region[0] - dlon, region[1] - dlat, region[2] + dlon, region[3] + dlat)
+
+
+def _register(
+    session: Session, villages: gpd.GeoDataFrame, stats: pd.DataFrame, *, sample: bool
+) -> pd.DataFrame:
+    """Stats, census and fibre reconciled into the register's rows (a frame by village)."""
+    from geo import queries  # noqa: PLC0415
+
+    census = queries.census(session).set_index("code")
+    fibre = _fibre_villages(session)
+    rows = []
+    for record in stats.to_dict("records"):
+        code = record["code"]
+        answers = census.loc[code] if code in census.index else None
+        census_cls = (
+            census_class(answers["signal_strength"], answers["mobile_internet"])
+            if answers is not None
+            else None
+        )
+        has_people = not math.isnan(record["population"] or math.nan) and record["population"] > 0
+        if has_people:
+            modelled = record["population_covered"] + record["population_uncovered"]
+            shares = {
+                c: record[PEOPLE_COLUMNS[c]] / modelled if modelled else math.nan
+                for c in TECHNOLOGY_CODES.values()
+            }
+        else:
+            shares = {c: record[SHARE_COLUMNS[c]] for c in TECHNOLOGY_CODES.values()}
+        model_cls = model_class(shares)
+        decided = reconcile(
+            census_cls,
+            model_cls,
+            code in fibre,
+            sample=sample,
+            survey=None if answers is None else answers["survey"],
+        )
+        rows.append(
+            {
+                **record,
+                **decided,
+                "census_class": census_cls,
+                "model_class": model_cls,
+                "has_fibre": code in fibre,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    return frame
+
+
+def _fibre_villages(session: Session) -> set[str]:
+    """Villages with a fibre node or route linked to them that is not planned."""
+    found: set[str] = set()
+    for model in (FibreNode, FibreRoute):
+        found |= set(
+            session.execute(
+                select(model.village_code).where(
+                    model.village_code.is_not(None),
+                    or_(model.status.is_(None), model.status != "planned"),
+                )
+            ).scalars()
+        )
+    return found
+
+
+def office_points(session: Session, villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Each village's office point, the best known.
+
+    A village-office facility linked to the village, else the census's surveyed point, else
+    the village's label point. Columns: code, office_source, geometry (EPSG:4326).
+    """
+    from geo import queries  # noqa: PLC0415
+
+    facilities = queries.assets(session, "facility")
+    offices: dict[str, Any] = {}
+    if not facilities.empty:
+        types = facilities["facility_type"].fillna("").str.strip().str.lower()
+        chosen = facilities[types.isin(OFFICE_TYPES) & facilities["village_code"].notna()]
+        for code, geom in zip(chosen["village_code"], chosen.geometry, strict=True):
+            offices.setdefault(code, ("facility", geom))
+    census = queries.census(session)
+    for code, lon, lat in zip(
+        census["code"], census["office_lon"], census["office_lat"], strict=True
+    ):
+        if code not in offices and not (pd.isna(lon) or pd.isna(lat)):
+            offices[code] = ("census", shapely.Point(float(lon), float(lat)))
+    rows = []
+    for code, lon, lat in zip(
+        villages["code"], villages["label_lon"], villages["label_lat"], strict=True
+    ):
+        source, geom = offices.get(code, ("label point", shapely.Point(lon, lat)))
+        rows.append((code, source, geom))
+    return gpd.GeoDataFrame(
+        {"code": [r[0] for r in rows], "office_source": [r[1] for r in rows]},
+        geometry=[r[2] for r in rows],
+        crs="EPSG:4326",
+    )
+
+
+def _distances(session: Session, villages: gpd.GeoDataFrame, grid: Grid) -> pd.DataFrame:
+    """Metres from each village office to the nearest fibre node or route and on-air tower."""
+    from geo import queries  # noqa: PLC0415
+
+    offices = office_points(session, villages)
+    points = offices.geometry.to_crs(grid.crs).to_numpy()
+    out = pd.DataFrame({"code": offices["code"], "office_source": offices["office_source"]})
+    fibre = [queries.assets(session, layer) for layer in ("fibre_node", "fibre_route")]
+    fibre = [f[f["status"].fillna("") != "planned"] for f in fibre if not f.empty]
+    towers = queries.assets(session, "tower")
+    if not towers.empty:
+        towers = towers[towers["status"].fillna("") != "planned"]
+    out["office_to_fibre_m"] = _nearest(points, [f.geometry for f in fibre], grid)
+    out["office_to_tower_m"] = _nearest(points, [towers.geometry] if not towers.empty else [], grid)
+    return out
+
+
+def _nearest(points: np.ndarray, targets: list[gpd.GeoSeries], grid: Grid) -> np.ndarray:
+    """Distance in metres from each point to the nearest target geometry; NaN without any."""
+    geoms = [g for series in targets for g in series.to_crs(grid.crs).to_numpy()]
+    if not geoms:
+        return np.full(len(points), np.nan)
+    tree = shapely.STRtree(geoms)
+    _, distances = tree.query_nearest(points, return_distance=True, all_matches=False)
+    return distances
+
+
+def _write_coverage(path: Path, best: np.ndarray, grid: Grid, sample: bool) -> None:
+    """The best technology per cell as a tiled, deflate-compressed GeoTIFF with its legend."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **array_profile(grid, "uint8", nodata=OUTSIDE)) as dst:
+        dst.write(best, 1)
+        legend = {"0": "no signal", **{str(c): t for t, c in TECHNOLOGY_CODES.items()}}
+        dst.update_tags(PETADESA_LEGEND=json.dumps(legend))
+        if sample:
+            dst.update_tags(PETADESA_SAMPLE="modelled from seeded sample inputs")
+        dst.build_overviews([2, 4, 8, 16], Resampling.mode)
+
+
+REGISTER_COLUMNS = [
+    c.name for c in VillageConnectivity.__table__.columns if c.name not in ("id", "run_id")
+]
+
+
+def _store(session: Session, run_id: int, register: pd.DataFrame, spots: gpd.GeoDataFrame) -> None:
+    """Insert the run's register rows and blank spots."""
+    frame = register.rename(columns={"code": "village_code"})
+    records = frame.astype(object).where(frame.notna(), None)[REGISTER_COLUMNS].to_dict("records")
+    for record in records:
+        record["run_id"] = run_id
+    if records:
+        session.execute(insert(VillageConnectivity), records)
+    if len(spots):
+        stmt = insert(BlankSpot.__table__).values(
+            run_id=run_id,
+            village_code=bindparam("village_code"),
+            area_km2=bindparam("area_km2"),
+            population=bindparam("population"),
+            geom=backend_of(session).geom_from_wkb(),
+        )
+        session.execute(
+            stmt,
+            [
+                {
+                    "village_code": code,
+                    "area_km2": float(area),
+                    "population": None if pd.isna(pop) else float(pop),
+                    WKB_PARAM: shapely.to_wkb(geom),
+                }
+                for code, area, pop, geom in zip(
+                    spots["village_code"],
+                    spots["area_km2"],
+                    spots["population"],
+                    spots.geometry,
+                    strict=True,
+                )
+            ],
+        )
+
+
+TECHNOLOGIES = tuple(TECHNOLOGY_CODES)
+
+
+def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Register rows (:func:`geo.queries.connectivity`) as plain dicts for JSON.
+
+    The per-technology columns are gathered into ``covered_area_share_by_technology`` and
+    ``population_by_technology`` (``{"2G": ..., "5G": ...}``); missing values are ``None``.
+    """
+    out = []
+    clean = frame.astype(object).where(frame.notna(), None)
+    for row in clean.to_dict("records"):
+        shares = {t: row.pop(SHARE_COLUMNS[c]) for t, c in TECHNOLOGY_CODES.items()}
+        people = {t: row.pop(PEOPLE_COLUMNS[c]) for t, c in TECHNOLOGY_CODES.items()}
+        row["covered_area_share_by_technology"] = shares
+        row["population_by_technology"] = people
+        out.append(row)
+    return out

@@ -1,0 +1,91 @@
+"""``petadesa coverage``: sample inputs, a modelled run and the register as JSON, both backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli.main import EXIT_REFUSED, app
+from geo.ingest.assets import import_assets
+from geo.ingest.boundaries import import_boundaries, import_code_list
+from geo.samples import sample_assets, sample_region
+
+runner = CliRunner()
+
+
+def invoke(database_url: str, *args: str):
+    return runner.invoke(app, ["--database", database_url, *args], catch_exceptions=False)
+
+
+def test_model_then_show_gives_every_village_its_class_and_shares(database_url, engine, tmp_path):
+    region = sample_region()
+    import_code_list(engine, region.code_list)
+    import_boundaries(engine, region.villages)
+    import_assets(engine, "tower", sample_assets(region.villages)["tower"])
+    samples = tmp_path / "samples"
+
+    made = invoke(database_url, "coverage", "sample-inputs", "-o", str(samples))
+    modelled = invoke(
+        database_url,
+        "coverage",
+        "model",
+        "--dem",
+        str(samples / "sample_dem.tif"),
+        "--population",
+        str(samples / "sample_population.tif"),
+        "--output-dir",
+        str(tmp_path / "coverage"),
+        "--json",
+    )
+    shown = invoke(database_url, "coverage", "show", "--regency", "99.01", "--json")
+
+    assert made.exit_code == 0 and "SAMPLE DEM" in made.output
+    assert modelled.exit_code == 0, modelled.output
+    run = json.loads(modelled.output)
+    assert (run["sample"], run["villages"], run["towers_modelled"]) == (True, 40, 10)
+    assert run["towers_skipped"] == {"planned": 6}
+    assert sum(run["classes"].values()) == 40
+    assert Path(run["coverage_path"]).is_file()
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)
+    assert len(rows) == 40 and {r["run_id"] for r in rows} == {run["run_id"]}
+    classes = {"fibre", "4G", "3G only", "2G only", "blank spot", "unknown"}
+    for row in rows:
+        assert row["connectivity_class"] in classes
+        assert 0.0 <= row["covered_area_share"] <= 1.0
+        by_tech = row["covered_area_share_by_technology"]
+        assert set(by_tech) == {"2G", "3G", "4G", "5G"}
+        assert abs(sum(by_tech.values()) - row["covered_area_share"]) < 1e-9
+        assert 0.0 <= row["population_uncovered"] <= row["population"] + 1e-6
+    blank = sorted(r["code"] for r in rows if r["connectivity_class"] == "blank spot")
+    assert blank == sorted(run["blank_spot_villages"])
+    total = sum(r["population_uncovered"] for r in rows)
+    assert abs(total - run["population_uncovered"]) < 0.1
+
+
+def test_model_refuses_a_dem_that_misses_the_region(database_url, engine, tmp_path):
+    region = sample_region()
+    import_code_list(engine, region.code_list)
+    import_boundaries(engine, region.villages)
+    other = tmp_path / "other"
+    invoke(database_url, "coverage", "sample-inputs", "-o", str(other))
+    # a second registry-independent DEM: the sample region's own, shifted far away
+    from affine import Affine  # noqa: PLC0415
+
+    import rasterio  # noqa: PLC0415
+
+    with rasterio.open(other / "sample_dem.tif") as src:
+        data, profile = src.read(1), src.profile
+    profile["transform"] = Affine.translation(20.0, 0.0) @ profile["transform"]
+    far = tmp_path / "far_dem.tif"
+    with rasterio.open(far, "w", **profile) as dst:
+        dst.write(data, 1)
+
+    result = invoke(database_url, "coverage", "model", "--dem", str(far))
+    shown = invoke(database_url, "coverage", "show", "--json")
+
+    assert result.exit_code == EXIT_REFUSED
+    assert "far_dem.tif does not overlap the region" in " ".join(result.output.split())
+    assert json.loads(shown.output) == []

@@ -1,0 +1,404 @@
+"""Coverage by construction on tiny rasters, the register's rules and bad rasters, both backends.
+
+The terrain is a plain at 100 m with, in the ``ridge`` variant, a wall 400 m high and one 30 m
+cell wide along x = 603,000-603,030 (EPSG:32749, near Malang). Villages, in metres::
+
+    y 9,112,000  +----- WEST -----+#+------ EAST ------+
+                 |   T (tower)    |#|                  |      T at (601,500, 9,111,500)
+    y 9,111,000  +----------------+#+------------------+
+                 |        +-- SPLIT --#--------+            SPLIT: x 601,500-604,560
+    y 9,110,010  |        +-----------#--------+
+    FARWEST: x 597,030-599,970, y 9,111,000-9,112,000 (west of WEST)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+from sqlalchemy import Engine, func, select
+
+import rasterio
+import shapely
+from pyproj import Transformer
+from shapely.geometry import Point, box
+
+from geo import queries
+from geo.coverage.model import ModelParameters
+from geo.coverage.rasters import RasterKind, open_raster
+from geo.coverage.register import census_class, model_class, reconcile, run_coverage
+from geo.errors import CRSProblem, RasterRejected, UnreadableFile
+from geo.ingest.census import import_census
+from geo.store.db import transaction
+from geo.store.models import BlankSpot, CoverageRun, VillageConnectivity
+from tests.geo.helpers import add_areas, add_asset
+
+UTM = "EPSG:32749"
+TO_WGS84 = Transformer.from_crs(UTM, "EPSG:4326", always_xy=True).transform
+ORIGIN = (597_000.0, 9_114_000.0)  # top left of every test raster
+STEP = 30.0
+WIDTH, HEIGHT = 400, 200  # 12 km x 6 km
+RIDGE_COL = 200  # x 603,000-603,030
+TOWER = (601_500.0, 9_111_500.0)
+
+WEST, EAST, SPLIT, FARWEST = "35.07.01.2001", "35.07.01.2002", "35.07.01.2003", "35.07.01.2004"
+SHAPES_M = {
+    WEST: box(600_000, 9_111_000, 603_000, 9_112_000),
+    EAST: box(603_030, 9_111_000, 606_000, 9_112_000),
+    SPLIT: box(601_500, 9_110_010, 604_560, 9_111_000),
+    FARWEST: box(597_030, 9_111_000, 599_970, 9_112_000),
+}
+
+
+def wgs84(geom):
+    """A geometry in metres (EPSG:32749) in lon/lat."""
+    return shapely.transform(geom, lambda xy: np.column_stack(TO_WGS84(xy[:, 0], xy[:, 1])))
+
+
+def write_raster(path: Path, data: np.ndarray, *, crs=UTM, nodata=None, transform=None) -> Path:
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "count": 1,
+        "dtype": str(data.dtype),
+        "transform": transform or Affine(STEP, 0, ORIGIN[0], 0, -STEP, ORIGIN[1]),
+        "nodata": nodata,
+    }
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def dem(tmp_path: Path, ridge: bool = True) -> Path:
+    heights = np.full((HEIGHT, WIDTH), 100.0, dtype=np.float32)
+    if ridge:
+        heights[:, RIDGE_COL] = 400.0
+    return write_raster(tmp_path / ("ridge.tif" if ridge else "plain.tif"), heights, nodata=-9999.0)
+
+
+def population(tmp_path: Path) -> Path:
+    """10 people in every cell of SPLIT's west half (x 601,500-603,000), nobody elsewhere."""
+    people = np.zeros((HEIGHT, WIDTH), dtype=np.float32)
+    people[100:133, 150:200] = 10.0
+    return write_raster(tmp_path / "people.tif", people, nodata=-1.0)
+
+
+@pytest.fixture
+def registry(engine: Engine) -> Engine:
+    outline = shapely.unary_union([wgs84(s) for s in SHAPES_M.values()]).envelope
+    with transaction(engine) as session:
+        add_areas(
+            session,
+            {
+                "35": outline,
+                "35.07": outline,
+                "35.07.01": outline,
+                **{code: wgs84(shape) for code, shape in SHAPES_M.items()},
+            },
+        )
+    return engine
+
+
+def add_tower(engine: Engine, at=TOWER, **columns) -> None:
+    columns = {"technologies": "4G", "height_m": 30.0, "status": "on-air", **columns}
+    with transaction(engine) as session:
+        add_asset(session, "tower", wgs84(Point(*at)), village_code=WEST, **columns)
+
+
+def register_of(summary) -> pd.DataFrame:
+    return summary.register.set_index("code")
+
+
+def test_a_ridge_shadows_the_villages_behind_it(registry, tmp_path):
+    add_tower(registry)
+
+    summary = run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "out")
+
+    rows = register_of(summary)
+    assert summary.towers_modelled == 1
+    assert rows.loc[WEST, "covered_area_share"] == pytest.approx(1.0)
+    assert rows.loc[WEST, "area_share_4g"] == pytest.approx(1.0)
+    assert rows.loc[EAST, "covered_area_share"] == pytest.approx(0.0, abs=1e-9)
+    assert (rows.loc[WEST, "model_class"], rows.loc[EAST, "model_class"]) == ("4G", "blank spot")
+    assert rows.loc[EAST, "connectivity_class"] == "blank spot"
+    assert (rows.loc[EAST, "class_source"], rows.loc[EAST, "confidence"]) == ("model", "medium")
+
+
+def test_half_a_village_covered_with_all_its_people_in_the_covered_half(registry, tmp_path):
+    add_tower(registry)
+
+    summary = run_coverage(
+        registry, dem=dem(tmp_path), population=population(tmp_path), output_dir=tmp_path / "o"
+    )
+
+    split = register_of(summary).loc[SPLIT]
+    assert split["covered_area_share"] == pytest.approx(0.5, abs=1e-9)
+    assert split["population"] == pytest.approx(16_500.0, rel=1e-6)
+    assert split["population_uncovered"] == pytest.approx(0.0, abs=1e-6)
+    assert split["population_4g"] == pytest.approx(16_500.0, rel=1e-6)
+    assert split["model_class"] == "4G"  # by people: all of them are covered
+    spots = summary.blank_spots.set_index("village_code")
+    assert spots.loc[SPLIT, "area_km2"] == pytest.approx((604_560 - 603_030) * 990 / 1e6, rel=1e-6)
+    assert spots.loc[SPLIT, "population"] == pytest.approx(0.0, abs=1e-6)
+    assert spots.loc[EAST, "area_km2"] == pytest.approx(2_970 * 1_000 / 1e6, rel=1e-6)
+    assert WEST not in spots.index
+
+
+def test_a_sector_pointing_away_covers_nothing_behind_it(registry, tmp_path):
+    add_tower(registry, azimuth_deg=90.0, beamwidth_deg=60.0)  # east, +-30 degrees
+
+    summary = run_coverage(registry, dem=dem(tmp_path, ridge=False), output_dir=tmp_path / "o")
+
+    rows = register_of(summary)
+    assert rows.loc[FARWEST, "covered_area_share"] == pytest.approx(0.0, abs=1e-9)
+    assert rows.loc[EAST, "covered_area_share"] == pytest.approx(1.0)  # within 18 degrees
+    wedge = shapely.Polygon(
+        [TOWER, (TOWER[0] + 9_000, TOWER[1] + 5_196), (TOWER[0] + 9_000, TOWER[1] - 5_196)]
+    )
+    expected = SHAPES_M[WEST].intersection(wedge).area / SHAPES_M[WEST].area
+    assert rows.loc[WEST, "covered_area_share"] == pytest.approx(expected, abs=0.02)
+
+
+def test_an_omnidirectional_tower_on_a_plain_covers_within_its_range_only(registry, tmp_path):
+    add_tower(registry, technologies="5G")  # 5G reaches 2 km by default
+
+    summary = run_coverage(registry, dem=dem(tmp_path, ridge=False), output_dir=tmp_path / "o")
+
+    rows = register_of(summary)
+    assert rows.loc[WEST, "area_share_5g"] == pytest.approx(1.0)  # every corner within 1.6 km
+    reach = Point(*TOWER).buffer(2_000, quad_segs=256)
+    for code in (FARWEST, EAST):  # 1.53 km to 4.5 km away: the part within 2 km, to a cell
+        expected = SHAPES_M[code].intersection(reach).area / SHAPES_M[code].area
+        assert rows.loc[code, "covered_area_share"] == pytest.approx(expected, abs=0.02)
+
+
+def test_planned_towers_are_modelled_only_when_asked(registry, tmp_path):
+    add_tower(registry, status="planned")
+    path = dem(tmp_path)
+
+    without = run_coverage(registry, dem=path, output_dir=tmp_path / "a")
+    with_planned = run_coverage(
+        registry, dem=path, params=ModelParameters(include_planned=True), output_dir=tmp_path / "b"
+    )
+
+    assert (without.towers_modelled, without.towers_skipped) == (0, {"planned": 1})
+    assert register_of(without).loc[WEST, "covered_area_share"] == pytest.approx(0.0, abs=1e-9)
+    assert register_of(with_planned).loc[WEST, "covered_area_share"] == pytest.approx(1.0)
+
+
+def test_the_run_is_stored_with_its_inputs_and_queries_read_the_latest(registry, tmp_path):
+    add_tower(registry)
+    first = run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o")
+    add_tower(registry, at=(604_500.0, 9_111_500.0))  # east of the ridge
+    second = run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o")
+
+    with transaction(registry) as session:
+        latest = queries.connectivity(session).set_index("code")
+        earlier = queries.connectivity(session, run=first.run_id).set_index("code")
+        runs = queries.coverage_runs(session)
+        spots = queries.blank_spot_areas(session)
+    assert list(runs["id"]) == [second.run_id, first.run_id]
+    [inputs] = json.loads(runs["inputs"][0])
+    assert inputs["kind"] == "dem" and inputs["digest"].startswith("sha256:")
+    assert inputs["sample"] is None
+    assert json.loads(runs["parameters"][0])["range_km"]["4G"] == 10.0
+    assert earlier.loc[EAST, "connectivity_class"] == "blank spot"
+    assert latest.loc[EAST, "connectivity_class"] == "4G"
+    assert set(latest["run_id"]) == {second.run_id}
+    assert EAST not in set(spots["village_code"])
+    with rasterio.open(second.coverage_path) as tif:
+        assert (tif.crs.to_epsg(), tif.dtypes[0], tif.nodata) == (32749, "uint8", 255.0)
+        assert tif.profile["tiled"] and tif.profile["compress"] == "deflate"
+        assert json.loads(tif.tags()["PETADESA_LEGEND"])["3"] == "4G"
+
+
+def test_census_disagreement_is_recorded_and_fibre_wins(registry, tmp_path):
+    add_tower(registry)
+    with transaction(registry) as session:
+        add_asset(session, "fibre_node", wgs84(Point(605_000, 9_111_500)), village_code=EAST)
+    census = pd.DataFrame(
+        {"kode_kemendagri": [WEST, SPLIT], "R1005C": ["4", "1"], "R1005D": ["4", "1"]}
+    )
+    census.attrs["label"] = "podes2024_test.csv"
+    import_census(registry, census)
+
+    rows = register_of(run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o"))
+
+    west = rows.loc[WEST]
+    assert (west["connectivity_class"], west["class_source"], west["confidence"]) == (
+        "blank spot",
+        "census",
+        "low",
+    )
+    assert west["disagreement"] == "census (PODES 2024) says blank spot; the model says 4G"
+    assert (rows.loc[SPLIT, "connectivity_class"], rows.loc[SPLIT, "class_source"]) == (
+        "4G",
+        "census+model",
+    )
+    assert rows.loc[SPLIT, "confidence"] == "high"
+    assert (rows.loc[EAST, "connectivity_class"], rows.loc[EAST, "has_fibre"]) == ("fibre", True)
+
+
+def test_distances_from_the_village_office(registry, tmp_path):
+    add_tower(registry)
+    with transaction(registry) as session:
+        add_asset(
+            session,
+            "facility",
+            wgs84(Point(600_500, 9_111_500)),
+            village_code=WEST,
+            facility_type="Kantor Kepala Desa",
+        )
+        add_asset(session, "fibre_node", wgs84(Point(600_500, 9_112_500)), village_code=None)
+
+    rows = register_of(run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o"))
+
+    assert rows.loc[WEST, "office_source"] == "facility"
+    assert rows.loc[WEST, "office_to_tower_m"] == pytest.approx(1_000.0, abs=0.5)
+    assert rows.loc[WEST, "office_to_fibre_m"] == pytest.approx(1_000.0, abs=0.5)
+    assert rows.loc[EAST, "office_source"] == "label point"
+
+
+@pytest.mark.parametrize(
+    ("census", "model", "fibre", "expected"),
+    [
+        (None, None, False, ("unknown", "none", "none", None)),
+        ("4G", None, False, ("4G", "census", "medium", None)),
+        (None, "3G only", False, ("3G only", "model", "medium", None)),
+        ("2G only", "2G only", False, ("2G only", "census+model", "high", None)),
+        (
+            "4G",
+            "blank spot",
+            False,
+            ("4G", "census", "low", "census (PODES 2024) says 4G; the model says blank spot"),
+        ),
+        (
+            "blank spot",
+            "4G",
+            True,
+            (
+                "fibre",
+                "fibre network",
+                "high",
+                "census (PODES 2024) says blank spot; the model says 4G",
+            ),
+        ),
+    ],
+)
+def test_reconcile_rules(census, model, fibre, expected):
+    decided = reconcile(census, model, fibre, sample=False, survey="PODES 2024")
+    assert tuple(decided.values()) == expected
+
+
+def test_a_model_on_sample_inputs_is_of_low_confidence():
+    assert reconcile(None, "4G", False, sample=True, survey=None)["confidence"] == "low"
+
+
+def test_census_and_model_classes():
+    assert census_class("very_strong", "4G") == "4G"
+    assert census_class("weak", "2G") == "2G only"
+    assert census_class("none", "4G") == "blank spot"
+    assert census_class("strong", "none") == "blank spot"
+    assert census_class(None, None) is None
+    assert model_class({1: 0.1, 2: 0.0, 3: 0.45, 4: 0.05}) == "4G"  # 4G or better reaches half
+    assert model_class({1: 0.3, 2: 0.5, 3: 0.0, 4: 0.0}) == "3G only"
+    assert model_class({1: 0.3, 2: 0.25, 3: 0.0, 4: 0.0}) == "2G only"
+    assert model_class({1: 0.2, 2: 0.1, 3: 0.1, 4: 0.0}) == "blank spot"
+    assert model_class({1: float("nan"), 2: 0, 3: 0, 4: 0}) is None
+
+
+# ------------------------------------------------------------------------------ bad rasters
+
+REGION = wgs84(box(600_000, 9_109_000, 606_000, 9_113_000)).bounds  # inside the test rasters
+
+
+def test_a_raster_without_crs_is_refused(tmp_path):
+    path = write_raster(tmp_path / "nocrs.tif", np.ones((10, 10), np.float32), crs=None)
+    with pytest.raises(
+        CRSProblem, match=r"nocrs.tif has no CRS: say which it is with gdal_edit.py"
+    ):
+        open_raster(path, "dem", REGION)
+
+
+def test_a_raster_far_from_the_region_is_refused(tmp_path):
+    far = Affine(STEP, 0, 300_000, 0, -STEP, 9_000_000)
+    path = write_raster(tmp_path / "far.tif", np.ones((10, 10), np.float32), transform=far)
+    with pytest.raises(RasterRejected, match=r"far.tif does not overlap the region: it covers lon"):
+        open_raster(path, "dem", REGION)
+
+
+def test_a_raster_of_nodata_is_refused(tmp_path):
+    path = write_raster(
+        tmp_path / "empty.tif", np.full((HEIGHT, WIDTH), -9999.0, np.float32), nodata=-9999.0
+    )
+    with pytest.raises(RasterRejected, match=r"empty.tif holds only nodata over the region"):
+        open_raster(path, "population", REGION)
+
+
+def test_negative_population_counts_are_refused(tmp_path):
+    people = np.zeros((HEIGHT, WIDTH), np.float32)
+    people[120, 180] = -5.0
+    path = write_raster(tmp_path / "people.tif", people)
+    with pytest.raises(RasterRejected, match=r"negative counts \(lowest -5\)"):
+        open_raster(path, RasterKind.POPULATION, REGION)
+
+
+def test_a_dem_with_impossible_heights_is_refused(tmp_path):
+    heights = np.full((HEIGHT, WIDTH), 32_767.0, np.float32)  # nodata never declared
+    path = write_raster(tmp_path / "srtm.tif", heights)
+    with pytest.raises(RasterRejected, match=r"srtm.tif is not a DEM in metres: heights 32767"):
+        open_raster(path, "dem", REGION)
+
+
+def test_a_file_that_is_not_a_raster_is_refused(tmp_path):
+    path = tmp_path / "dem.tif"
+    path.write_text("not a raster")
+    with pytest.raises(UnreadableFile, match=r"dem.tif: not a raster GDAL can read"):
+        open_raster(path, "dem", REGION)
+
+
+def test_a_refused_raster_writes_nothing(registry, tmp_path):
+    add_tower(registry)
+    people = np.full((HEIGHT, WIDTH), -1.0, np.float32)
+    bad = write_raster(tmp_path / "bad_people.tif", people)
+
+    with pytest.raises(RasterRejected, match="negative counts"):
+        run_coverage(registry, dem=dem(tmp_path), population=bad, output_dir=tmp_path / "o")
+
+    with transaction(registry) as session:
+        for model in (CoverageRun, VillageConnectivity, BlankSpot):
+            assert session.execute(select(func.count()).select_from(model)).scalar_one() == 0
+    assert not (tmp_path / "o").exists()
+
+
+def test_kota_batu_by_its_census_alone_is_4g_everywhere_and_nowhere_blank(engine, shared_data):
+    from geo.ingest.boundaries import import_boundaries, import_code_list  # noqa: PLC0415
+
+    import_code_list(engine, shared_data / "cahyadsn_wilayah" / "kode_wilayah.csv", prefix="35")
+    import_boundaries(
+        engine, shared_data / "cahyadsn_wilayah_boundaries" / "desa_3579_kota_batu.geojson"
+    )
+    import_census(
+        engine, shared_data / "podes2024_kota_batu" / "podes2024_3579_desa_telekom_produk.csv"
+    )
+
+    summary = run_coverage(engine, dem=None, regency="35.79")
+
+    rows = summary.register
+    assert (len(rows), summary.coverage_path, summary.towers_modelled) == (24, None, 0)
+    assert rows["connectivity_class"].value_counts().to_dict() == {"4G": 24}
+    assert set(rows["class_source"]) == {"census"} and set(rows["confidence"]) == {"medium"}
+    assert set(rows["office_source"]) == {"census"}  # the surveyed village-office points
+    assert rows["covered_area_share"].isna().all()
+    with transaction(engine) as session:
+        stored = queries.connectivity(session, regency="35.79")
+        runs = queries.coverage_runs(session)
+    assert stored["connectivity_class"].tolist() == ["4G"] * 24
+    assert runs["method"].tolist() == ["census and fibre network (no DEM)"]
