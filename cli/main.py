@@ -54,6 +54,10 @@ coverage_app = typer.Typer(
     help="Coverage and blank spots: modelled signal and the per-village connectivity register.",
 )
 app.add_typer(coverage_app, name="coverage")
+plan_app = typer.Typer(
+    no_args_is_help=True, help="Planning: new tower sites by people reached, fibre extensions."
+)
+app.add_typer(plan_app, name="plan")
 app.add_typer(map_app, name="map")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -605,10 +609,21 @@ def coverage_model(
             progress=lambda message: bar.update(task, description=message),
             tower_progress=towers_done,
         )
+    data = _coverage_summary(summary)
+    if as_json:
+        print_json(data)
+        return
+    from cli.output import print_coverage_run  # noqa: PLC0415
+
+    print_coverage_run(data, summary.register)
+
+
+def _coverage_summary(summary: Any) -> dict[str, Any]:
+    """What a coverage run found, as plain data: classes, blank-spot villages, people."""
     register = summary.register
     counts = register["connectivity_class"].value_counts().to_dict()
     blank = register[register["connectivity_class"] == "blank spot"]
-    data = {
+    return {
         "run_id": summary.run_id,
         "scope": summary.scope,
         "sample": summary.sample,
@@ -621,12 +636,6 @@ def coverage_model(
         "population_uncovered": _total(register["population_uncovered"]),
         "blank_spot_areas": len(summary.blank_spots),
     }
-    if as_json:
-        print_json(data)
-        return
-    from cli.output import print_coverage_run  # noqa: PLC0415
-
-    print_coverage_run(data, register)
 
 
 def _total(values: Any) -> float | None:
@@ -690,6 +699,153 @@ def coverage_runs_command(as_json: JsonOption = False) -> None:
             r["coverage_path"] or "",
         )
     console.print(table)
+
+
+@plan_app.command("towers")
+@handle_errors
+def plan_towers_command(
+    dem: Annotated[Path, typer.Option(help="DEM GeoTIFF (heights in metres), any CRS.")],
+    population: Annotated[Path, typer.Option(help="Population grid GeoTIFF, any CRS.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=500, help="How many sites to choose.")] = 10,
+    candidates: Annotated[
+        Path | None, typer.Option(help="Candidate sites (points: GeoJSON, GeoPackage, CSV...).")
+    ] = None,
+    spacing_km: Annotated[
+        float, typer.Option(min=0.2, help="Without --candidates: a grid of sites this far apart.")
+    ] = 2.0,
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
+    technology: Annotated[str, typer.Option(help="What the new towers carry: 2G-5G.")] = "4G",
+    height_m: Annotated[float | None, typer.Option(help="Antenna height (default 30 m).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the sites (.geojson, .gpkg, .csv).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where K new towers would cover the most people who have no signal now.
+
+    Today's coverage is modelled from the registry's towers; every candidate is modelled the
+    same way, and sites are chosen by greedy maximal coverage (lazy evaluation), each with the
+    people it adds (its marginal gain).
+    """
+    from geo.coverage.planning import plan_towers  # noqa: PLC0415
+
+    points = _read_points(candidates) if candidates else None
+    with console.status("planning tower sites...") as status:
+        sites = plan_towers(
+            current().engine(),
+            dem=dem,
+            population=population,
+            k=k,
+            candidates=points,
+            spacing_km=spacing_km,
+            regency=regency,
+            technology=technology.upper(),
+            height_m=height_m,
+            progress=lambda msg: status.update(msg + "..."),
+        )
+    if output:
+        _write_frame(sites, output)
+    records = sites.drop(columns="geometry").to_dict("records")
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("rank", "village", "lon", "lat", "people added", "total", title="New tower sites")
+    for r in records:
+        table.add_row(
+            str(r["rank"]),
+            r["village_code"] or "",
+            f"{r['lon']:.5f}",
+            f"{r['lat']:.5f}",
+            f"{r['gain']:,.0f}",
+            f"{r['cumulative']:,.0f}",
+        )
+    console.print(table)
+
+
+@plan_app.command("fibre")
+@handle_errors
+def plan_fibre_command(
+    within_km: Annotated[
+        float, typer.Option(min=0.0, help="Villages whose office is this close are near.")
+    ] = 2.0,
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.10.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the connection order (.csv).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Villages within X km of the fibre network, and in what order to connect the rest.
+
+    The order is a minimum spanning tree grown from the network over the village offices
+    (each step the shortest link to the network or to a village already connected), with
+    straight-line lengths in metres.
+    """
+    from geo.coverage.planning import plan_fibre  # noqa: PLC0415
+
+    near, order = plan_fibre(current().engine(), within_km=within_km, regency=regency)
+    if output:
+        order.to_csv(output, index=False)
+    if as_json:
+        print_json(
+            {
+                "within_km": within_km,
+                "near": near.to_dict("records"),
+                "order": order.to_dict("records"),
+            }
+        )
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    console.print(f"{len(near):,} villages within {within_km:g} km of the fibre network")
+    table = Table(
+        "step", "village", "name", "connect to", "link m", "total m", title="Connection order"
+    )
+    for r in order.head(MAX_SHOWN).to_dict("records"):
+        table.add_row(
+            str(r["step"]),
+            r["code"],
+            r["name"],
+            r["connect_to"],
+            f"{r['link_m']:,.0f}",
+            f"{r['cumulative_m']:,.0f}",
+        )
+    console.print(table)
+    if len(order) > MAX_SHOWN:
+        console.print(f"... and {len(order) - MAX_SHOWN} more (use --json or -o FILE.csv)")
+
+
+MAX_SHOWN = 30
+
+
+def _read_points(path: Path) -> Any:
+    """Points from a file, in EPSG:4326 (the CRS rules of every import)."""
+    from geo.ingest.readers import read_features  # noqa: PLC0415
+    from geo.ingest.report import ImportReport  # noqa: PLC0415
+    from geo.ingest.validation import to_wgs84  # noqa: PLC0415
+
+    frame = read_features(path)
+    report = ImportReport(target="candidates", path=str(path), read=len(frame))
+    frame = to_wgs84(frame, report)
+    if report.errors:
+        raise ValueError(f"{path.name}: {report.errors[0]}")
+    if not (frame.geometry.geom_type == "Point").all():
+        raise ValueError(f"{path.name}: candidate sites must be points")
+    return frame
+
+
+def _write_frame(frame: Any, path: Path) -> None:
+    """Write a GeoDataFrame by the file's suffix: GeoJSON, GeoPackage or CSV (lon, lat)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.drop(columns="geometry").to_csv(path, index=False)
+    elif suffix in (".geojson", ".json"):
+        frame.to_file(path, driver="GeoJSON")
+    elif suffix == ".gpkg":
+        frame.to_file(path, driver="GPKG")
+    else:
+        raise ValueError(f"{path.name}: write .geojson, .gpkg or .csv")
 
 
 @app.command()
@@ -799,6 +955,13 @@ def quickstart(
     serve_api: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards (Ctrl+C stops).")
     ] = False,
+    coverage: Annotated[
+        bool,
+        typer.Option(
+            "--coverage/--no-coverage",
+            help="Model coverage and blank spots (on SAMPLE terrain and population).",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """The main job: build a registry of one regency, ready to explore.
@@ -808,18 +971,29 @@ def quickstart(
     features (source=sample) for the other layers. With no network and no mirror a seeded
     sample region stands in, so this always completes.
     """
-    from geo.demo import build_demo_registry, default_data_dir  # noqa: PLC0415
+    from geo.demo import build_demo_registry, default_data_dir, run_demo_coverage  # noqa: PLC0415
     from geo.summary import registry_summary  # noqa: PLC0415
 
     engine = current().engine()
+    data_dir = data_dir or default_data_dir()
+    run = None
     with console.status("building the registry...") as status:
         result = build_demo_registry(
             engine,
             regency=regency,
-            data_dir=data_dir or default_data_dir(),
+            data_dir=data_dir,
             step=lambda msg: status.update(msg + "..."),
         )
+        if coverage:
+            run = run_demo_coverage(
+                engine,
+                result,
+                data_dir=data_dir,
+                work_dir=maps_dir,
+                step=lambda msg: status.update(msg + "..."),
+            )
     data = registry_summary(engine, regency=result.regency)
+    analysis = _coverage_summary(run) if run else None
     maps = {
         lang: _render_registry_map(
             result.regency, maps_dir / f"registry-{result.regency}-{lang}.html", lang=lang
@@ -834,11 +1008,17 @@ def quickstart(
                 "notes": result.notes,
                 "imports": [r.to_dict() for r in result.reports],
                 "summary": data,
+                "coverage": analysis,
                 "maps": {lang: str(path) for lang, path in maps.items()},
             }
         )
     else:
         _print_quickstart(result, data)
+        if run is not None:
+            from cli.output import print_coverage_run  # noqa: PLC0415
+
+            console.print("\n[bold]Coverage and blank spots[/bold]")
+            print_coverage_run(analysis, run.register)
         console.print("[bold]Maps[/bold] (open in a browser; they work offline):")
         for path in maps.values():
             console.print(f"  {path.as_uri()}")

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -26,6 +27,9 @@ from geo.samples import sample_assets, sample_region
 from geo.settings import BoundarySourceSettings
 from geo.store.db import transaction
 from geo.store.models import ASSET_LAYERS
+
+if TYPE_CHECKING:
+    from geo.coverage.register import RunSummary
 
 DEFAULT_REGENCY = "35.07"
 
@@ -67,6 +71,15 @@ REAL_ASSETS: dict[str, tuple[RealAssetFile, ...]] = {
         ),
     ),
 }
+
+
+REAL_CENSUS: dict[str, tuple[str, str]] = {
+    "35.79": (
+        "podes2024_kota_batu/podes2024_3579_desa_telekom_produk.csv",
+        "BPS PODES 2024 (internal fixture)",
+    ),
+}
+"""The real village census the project knows per regency (path under the data folder, source)."""
 
 
 @dataclass
@@ -212,3 +225,46 @@ def _import_samples(
         data.attrs["label"] = f"sample {layer}"
         result.reports.append(import_assets(engine, layer, data, source_name="sample"))
     result.notes.append(f"sample (seeded, source='sample') layers: {', '.join(sorted(layers))}")
+
+
+def run_demo_coverage(
+    engine: Engine,
+    result: DemoResult,
+    *,
+    data_dir: Path | None,
+    work_dir: Path,
+    step: Callable[[str], None] = lambda _msg: None,
+) -> RunSummary:
+    """The analysis of the main job: the census if one is known, then a modelled run.
+
+    No real DEM or population grid exists here, so seeded SAMPLE rasters are written for the
+    region under ``work_dir / "samples"`` and the run says it was made from samples; its
+    coverage GeoTIFF goes under ``work_dir / "coverage"``.
+    """
+    from geo.coverage.register import run_coverage  # noqa: PLC0415 - rasterio, GDAL: when used
+    from geo.ingest.census import import_census  # noqa: PLC0415
+    from geo.queries import villages  # noqa: PLC0415
+    from geo.samples.rasters import sample_dem, sample_population  # noqa: PLC0415
+
+    known = REAL_CENSUS.get(result.regency)
+    if known and data_dir and (data_dir / known[0]).is_file():
+        step("importing the village census")
+        result.reports.append(import_census(engine, data_dir / known[0], source_name=known[1]))
+    with transaction(engine) as session:
+        region = villages(session, regency=result.regency)
+    step("writing the SAMPLE terrain and population")
+    dem = sample_dem(region, work_dir / "samples" / f"sample_dem_{result.regency}.tif")
+    people = sample_population(
+        region, work_dir / "samples" / f"sample_population_{result.regency}.tif"
+    )
+    result.notes.append(
+        f"coverage modelled on SAMPLE terrain and population (seeded, not real): {dem.parent}"
+    )
+    return run_coverage(
+        engine,
+        dem=dem,
+        population=people,
+        regency=result.regency,
+        output_dir=work_dir / "coverage",
+        progress=step,
+    )

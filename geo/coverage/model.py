@@ -151,7 +151,7 @@ def model_coverage(
         pending: list[Future] = []
         done = 0
         for site in jobs:
-            pending.append(pool.submit(_tower_coverage, ground, grid, site, params))
+            pending.append(pool.submit(tower_coverage, ground, grid, site, params))
             if len(pending) >= 2 * workers:
                 done += _fold(pending.pop(0), best)
                 if progress:
@@ -173,7 +173,7 @@ def _fold(future: Future, best: np.ndarray) -> int:
     return 1
 
 
-def _tower_coverage(
+def tower_coverage(
     ground: np.ndarray, grid: Grid, site: Site, params: ModelParameters
 ) -> tuple[slice, slice, np.ndarray]:
     """One tower's technology code per cell of its window (GDAL's viewshed, then ranges)."""

@@ -12,6 +12,7 @@ seeded sample) and the window it covers.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -136,8 +137,11 @@ def _region_window(src: Any, path: Path, region: tuple[float, float, float, floa
             f"{region[0]:.4f} to {region[2]:.4f}, lat {region[1]:.4f} to {region[3]:.4f}"
         )
     window = from_bounds(left, bottom, right, top, src.transform)
-    window = window.round_offsets(op="floor").round_lengths(op="ceil")
-    return window.intersection(Window(0, 0, src.width, src.height))
+    # a cell more on every side: the region's edge, through two CRS, may fall a hair inside
+    col, row = math.floor(window.col_off) - 1, math.floor(window.row_off) - 1
+    width = math.ceil(window.col_off + window.width) + 1 - col
+    height = math.ceil(window.row_off + window.height) + 1 - row
+    return Window(col, row, width, height).intersection(Window(0, 0, src.width, src.height))
 
 
 def _check_values(src: Any, window: Window, path: Path, kind: RasterKind) -> None:

@@ -67,32 +67,37 @@ def sample_dem(
     rng = np.random.default_rng(seed)
     bounds = tuple(float(v) for v in villages.to_crs("EPSG:4326").total_bounds)
     transform, width, height = _grid(bounds, ARC_SECOND, margin_deg)
-    lon = transform.c + (np.arange(width) + 0.5) * transform.a
-    lat = transform.f + (np.arange(height) + 0.5) * transform.e
-    x, y = np.meshgrid(lon, lat)
-    z = np.full(x.shape, 150.0)
+    # float32 rows and columns broadcast against each other: a regency's 12 million cells
+    # never hold more than a few arrays of them at once
+    x = (transform.c + (np.arange(width) + 0.5) * transform.a).astype(np.float32)[None, :]
+    y = (transform.f + (np.arange(height) + 0.5) * transform.e).astype(np.float32)[:, None]
+    z = np.full((height, width), 150.0, dtype=np.float32)
     span = max(bounds[2] - bounds[0], bounds[3] - bounds[1], 0.05)
-    for _ in range(6):  # broad hills
+    for _ in range(6):  # broad hills: separable, an outer product of two profiles
         cx = rng.uniform(bounds[0], bounds[2])
         cy = rng.uniform(bounds[1], bounds[3])
         r = rng.uniform(0.05, 0.15) * span
-        z += rng.uniform(300, 1500) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))
+        top = np.float32(rng.uniform(300, 1500))
+        z += top * np.exp(-((y - cy) ** 2) / (2 * r * r)) * np.exp(-((x - cx) ** 2) / (2 * r * r))
     for _ in range(2):  # long ridges
         cx = rng.uniform(bounds[0], bounds[2])
         cy = rng.uniform(bounds[1], bounds[3])
         angle = rng.uniform(0, np.pi)
-        across = (x - cx) * np.sin(angle) - (y - cy) * np.cos(angle)
-        along = (x - cx) * np.cos(angle) + (y - cy) * np.sin(angle)
         width_deg = rng.uniform(0.004, 0.01) * span
-        z += (
-            rng.uniform(300, 800)
-            * np.exp(-(across**2) / (2 * width_deg**2))
-            * np.exp(-(along**2) / (2 * (0.3 * span) ** 2))
-        )
-    z += rng.normal(0.0, 3.0, z.shape)  # fields and houses
+        top = np.float32(rng.uniform(300, 800))
+        across = (x - cx) * np.float32(np.sin(angle)) - (y - cy) * np.float32(np.cos(angle))
+        ridge = np.exp(-(across**2) / np.float32(2 * width_deg**2))
+        del across
+        along = (x - cx) * np.float32(np.cos(angle)) + (y - cy) * np.float32(np.sin(angle))
+        ridge *= np.exp(-(along**2) / np.float32(2 * (0.3 * span) ** 2))
+        del along
+        z += top * ridge
+        del ridge
+    z += rng.standard_normal(z.shape, dtype=np.float32) * np.float32(3.0)  # fields and houses
+    np.clip(z, 0, 2500, out=z)
     return _write(
         Path(path),
-        np.clip(z, 0, 2500).astype(np.float32),
+        z,
         transform,
         -9999.0,
         "seeded sample terrain (not a real DEM)",

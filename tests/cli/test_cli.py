@@ -66,6 +66,12 @@ def test_quickstart_builds_kab_malang(database_url, engine, shared_data, tmp_pat
         village_ids = re.findall(r'"id": ?"(35\.07\.\d\d\.\d{4})"', Path(path).read_text())
         assert len(set(village_ids)) == 390
     assert (maps_dir / "assets").is_dir()
+    analysis = data["coverage"]  # on SAMPLE terrain and population, and says so
+    assert (analysis["sample"], analysis["scope"], analysis["villages"]) == (True, "35.07", 390)
+    assert sum(analysis["classes"].values()) == 390
+    assert analysis["towers_modelled"] + analysis["towers_skipped"].get("planned", 0) == 156
+    assert len(analysis["blank_spot_villages"]) == analysis["classes"].get("blank spot", 0)
+    assert analysis["population_uncovered"] > 0
     # the second run changes nothing
     again = json.loads(
         invoke(
@@ -115,6 +121,8 @@ def test_quickstart_without_network_or_mirror_uses_the_sample_region(
     assert count_areas(engine) == {"province": 1, "regency": 1, "district": 4, "village": 40}
     assert all(row["count"] == row["sample"] for row in data["summary"]["layers"].values())
     assert data["summary"]["layers"]["tower"]["count"] == 16
+    assert (data["coverage"]["scope"], data["coverage"]["villages"]) == ("99.01", 40)
+    assert data["coverage"]["sample"] is True
 
 
 def test_refused_import_exits_1_and_writes_nothing(database_url, engine, tmp_path):

@@ -89,3 +89,48 @@ def test_model_refuses_a_dem_that_misses_the_region(database_url, engine, tmp_pa
     assert result.exit_code == EXIT_REFUSED
     assert "far_dem.tif does not overlap the region" in " ".join(result.output.split())
     assert json.loads(shown.output) == []
+
+
+def test_plan_towers_and_fibre_on_the_sample_region(database_url, engine, tmp_path):
+    region = sample_region()
+    import_code_list(engine, region.code_list)
+    import_boundaries(engine, region.villages)
+    for layer in ("tower", "fibre_node", "fibre_route", "facility"):
+        import_assets(engine, layer, sample_assets(region.villages)[layer])
+    samples = tmp_path / "samples"
+    invoke(database_url, "coverage", "sample-inputs", "-o", str(samples))
+    sites_file = tmp_path / "sites.geojson"
+
+    towers = invoke(
+        database_url,
+        "plan",
+        "towers",
+        "-k",
+        "3",
+        "--dem",
+        str(samples / "sample_dem.tif"),
+        "--population",
+        str(samples / "sample_population.tif"),
+        "--spacing-km",
+        "3",
+        "-o",
+        str(sites_file),
+        "--json",
+    )
+    fibre = invoke(database_url, "plan", "fibre", "--within-km", "2", "--json")
+
+    assert towers.exit_code == 0, towers.output
+    sites = json.loads(towers.output)
+    assert [s["rank"] for s in sites] == [1, 2, 3]
+    gains = [s["gain"] for s in sites]
+    assert gains == sorted(gains, reverse=True) and gains[-1] > 0
+    assert all(s["village_code"].startswith("99.01.") for s in sites)
+    assert Path(sites_file).is_file()
+    assert fibre.exit_code == 0, fibre.output
+    plan = json.loads(fibre.output)
+    assert all(v["distance_m"] <= 2_000 for v in plan["near"])
+    assert len(plan["near"]) + len(plan["order"]) == 40
+    joined = {v["code"] for v in plan["near"]}
+    for step in plan["order"]:  # every link goes to the network or to a village already joined
+        assert step["connect_to"] == "network" or step["connect_to"] in joined
+        joined.add(step["code"])
