@@ -701,6 +701,182 @@ def coverage_runs_command(as_json: JsonOption = False) -> None:
     console.print(table)
 
 
+@coverage_app.command("diff")
+@handle_errors
+def coverage_diff(
+    before: Annotated[
+        int | None, typer.Argument(help="The earlier run (default: the one before the latest).")
+    ] = None,
+    after: Annotated[
+        int | None, typer.Argument(help="The later run (default: the latest).")
+    ] = None,
+    regency: Annotated[str | None, typer.Option(help="Only this regency.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What changed in each village between two runs: class, source, shares, people, distances."""
+    from geo.coverage.register import compare_runs  # noqa: PLC0415
+    from geo.queries import connectivity, coverage_runs  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        ids = coverage_runs(session)["id"].tolist()
+        if after is None:
+            after = ids[0] if ids else None
+        if before is None:
+            earlier = [i for i in ids if after is not None and i < after]
+            before = earlier[0] if earlier else None
+        if before is None or after is None or before not in ids or after not in ids:
+            raise ValueError(
+                f"need two runs to compare; runs: {', '.join(map(str, ids)) or 'none'}"
+            )
+        changes = compare_runs(
+            connectivity(session, regency=regency, run=before),
+            connectivity(session, regency=regency, run=after),
+        )
+    records = changes.to_dict("records")
+    if as_json:
+        print_json({"before": before, "after": after, "changes": records})
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(
+        "village", "name", "field", "before", "after", title=f"run {before} -> run {after}"
+    )
+    for r in records[:200]:
+        table.add_row(r["code"], r["name"], r["field"], _shown(r["before"]), _shown(r["after"]))
+    console.print(table)
+    villages = len({r["code"] for r in records})
+    console.print(f"{len(records):,} changes in {villages:,} villages")
+
+
+def _shown(value: Any) -> str:
+    """A value for a table cell: numbers rounded, nothing as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
+
+
+@coverage_app.command("impact")
+@handle_errors
+def coverage_impact(
+    regency: Annotated[str | None, typer.Option(help="Only this regency.")] = None,
+    run: Annotated[int | None, typer.Option(help="This run (default: the latest).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Destinations and product sites inside blank spots, and villages ranked by need."""
+    from geo.queries import assets_in_blank_spots, villages_by_need  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        ranked = villages_by_need(session, regency=regency, run=run)
+        hit = {
+            layer: assets_in_blank_spots(session, layer, regency=regency, run=run)
+            for layer in ("destination", "product_site")
+        }
+    if as_json:
+        clean = ranked.astype(object).where(ranked.notna(), None)
+        print_json(
+            {
+                "villages": clean.to_dict("records"),
+                **{
+                    f"{layer}s_in_blank_spots": [
+                        {
+                            "id": int(r.id),
+                            "name": r.name,
+                            "village_code": r.village_code,
+                            "blank_spot_village": r.blank_spot_village,
+                        }
+                        for r in frame.itertuples()
+                    ]
+                    for layer, frame in hit.items()
+                },
+            }
+        )
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    for layer, frame in hit.items():
+        console.print(f"{len(frame):,} {layer.replace('_', ' ')}s inside blank spots")
+        for r in frame.head(MAX_SHOWN).itertuples():
+            console.print(f"  {r.name} ({r.village_code})", markup=False)
+    table = Table(
+        "village",
+        "name",
+        "class",
+        "without signal",
+        "destinations hit",
+        "products hit",
+        title="Villages by need",
+    )
+    for r in ranked.head(MAX_SHOWN).itertuples():
+        table.add_row(
+            r.code,
+            r.name,
+            r.connectivity_class,
+            _shown(r.population_uncovered),
+            str(r.destinations_in_blank_spots),
+            str(r.product_sites_in_blank_spots),
+        )
+    console.print(table)
+
+
+class ExportWhat(StrEnum):
+    """What ``coverage export`` writes."""
+
+    register = "register"
+    blank_spots = "blank-spots"
+    coverage = "coverage"
+
+
+@coverage_app.command("export")
+@handle_errors
+def coverage_export(
+    output: Annotated[Path, typer.Option("-o", "--output", help=".csv, .geojson, .gpkg or .tif")],
+    what: Annotated[
+        ExportWhat | None,
+        typer.Option(help="register, blank-spots or coverage (default: by the file's suffix)."),
+    ] = None,
+    regency: Annotated[str | None, typer.Option(help="Only this regency.")] = None,
+    run: Annotated[int | None, typer.Option(help="This run (default: the latest).")] = None,
+) -> None:
+    """Export a run: the register, the blank-spot areas or the coverage GeoTIFF.
+
+    The register as CSV, or as GeoJSON/GeoPackage with the village boundaries; blank spots as
+    GeoJSON/GeoPackage; the coverage raster (best technology per cell) as the GeoTIFF it is.
+    """
+    import shutil  # noqa: PLC0415
+
+    from geo import queries  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    suffix = output.suffix.lower()
+    what = what or (ExportWhat.coverage if suffix in (".tif", ".tiff") else ExportWhat.register)
+    with transaction(current().engine()) as session:
+        runs = queries.coverage_runs(session)
+        if runs.empty:
+            raise ValueError("no coverage run yet: run petadesa coverage model first")
+        if what is ExportWhat.coverage:
+            chosen = runs if run is None else runs[runs["id"] == run]
+            paths = [p for p in chosen["coverage_path"] if p]
+            if not paths or not Path(paths[0]).is_file():
+                raise ValueError("that run wrote no coverage GeoTIFF (was a DEM given?)")
+            if suffix not in (".tif", ".tiff"):
+                raise ValueError(f"{output.name}: the coverage raster is a GeoTIFF (.tif)")
+            shutil.copyfile(paths[0], output)
+        elif what is ExportWhat.blank_spots:
+            _write_frame(queries.blank_spot_areas(session, regency=regency, run=run), output)
+        else:
+            register = queries.connectivity(session, regency=regency, run=run)
+            if suffix == ".csv":
+                register.to_csv(output, index=False)
+            else:
+                villages = queries.villages(session, regency=regency)[["code", "geometry"]]
+                _write_frame(villages.merge(register, on="code"), output)
+    console.print(f"written {output} ({what})")
+
+
 @plan_app.command("towers")
 @handle_errors
 def plan_towers_command(

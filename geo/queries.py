@@ -289,6 +289,55 @@ def blank_spot_areas(
     return frame.loc[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
+def assets_in_blank_spots(
+    session: Session, layer: str, *, regency: str | None = None, run: int | None = None
+) -> gpd.GeoDataFrame:
+    """Assets of ``layer`` (a destination, a product site...) inside a blank-spot area.
+
+    The blank spots of each village's latest run (or of ``run``); columns of the layer's
+    :func:`assets` plus ``blank_spot_village`` (the village whose blank spot holds it).
+    Raises :class:`~geo.errors.UnknownLayer`.
+    """
+    spots = blank_spot_areas(session, regency=regency, run=run)
+    items = assets(session, layer, regency=regency)
+    if spots.empty or items.empty:
+        return items.iloc[0:0].assign(blank_spot_village=pd.Series(dtype=object))
+    tree = shapely.STRtree(spots.geometry.to_numpy())
+    item_index, spot_index = tree.query(items.geometry.to_numpy(), predicate="intersects")
+    first: dict[int, str] = {}
+    for i, j in zip(item_index.tolist(), spot_index.tolist(), strict=True):
+        first.setdefault(i, spots["village_code"].iloc[j])
+    inside = items.iloc[sorted(first)].copy()
+    inside["blank_spot_village"] = [first[i] for i in sorted(first)]
+    return inside.reset_index(drop=True)
+
+
+def villages_by_need(
+    session: Session, *, regency: str | None = None, run: int | None = None
+) -> pd.DataFrame:
+    """Villages ranked by people without signal, then by destinations and products affected.
+
+    Columns: code, name, connectivity_class, population_uncovered, destinations and
+    product_sites (linked to the village), destinations_in_blank_spots and
+    product_sites_in_blank_spots; most in need first.
+    """
+    register = connectivity(session, regency=regency, run=run)
+    frame = register[["code", "name", "connectivity_class", "population_uncovered"]].copy()
+    counts = counts_per_village(session, regency=regency).set_index("code")
+    for layer, column in (("destination", "destinations"), ("product_site", "product_sites")):
+        frame[column] = frame["code"].map(counts[layer]).fillna(0).astype("int64")
+        inside = assets_in_blank_spots(session, layer, regency=regency, run=run)
+        hit = inside["blank_spot_village"].value_counts()
+        frame[f"{column}_in_blank_spots"] = frame["code"].map(hit).fillna(0).astype("int64")
+    frame = frame.sort_values(
+        ["population_uncovered", "destinations_in_blank_spots", "product_sites_in_blank_spots"],
+        ascending=False,
+        na_position="last",
+        kind="stable",
+    )
+    return frame.reset_index(drop=True)
+
+
 def without_layer(layer: str) -> ColumnElement[bool]:
     """Condition on :class:`~geo.store.models.Village`: no asset of ``layer`` is linked to it.
 

@@ -506,3 +506,71 @@ def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         row["population_by_technology"] = people
         out.append(row)
     return out
+
+
+COMPARED = {
+    "connectivity_class": None,
+    "class_source": None,
+    "confidence": None,
+    "disagreement": None,
+    "has_fibre": None,
+    "covered_area_share": 0.005,
+    "population": 1.0,
+    "population_uncovered": 1.0,
+    "office_to_fibre_m": 1.0,
+    "office_to_tower_m": 1.0,
+}
+"""What a diff between runs compares, and by how much a number must move to count (``None``:
+any change)."""
+
+
+def compare_runs(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Per village, what changed between two runs' registers (:func:`geo.queries.connectivity`).
+
+    One row per village and changed field: code, name, field, before, after. A village in one
+    run only has the field ``village`` (before or after ``None``). Numbers count as changed
+    when they move by more than :data:`COMPARED` says (a share by half a percentage point, a
+    population by one person, a distance by a metre).
+    """
+    old = before.set_index("code")
+    new = after.set_index("code")
+    rows = []
+    for code in sorted(set(old.index) | set(new.index)):
+        if code not in old.index or code not in new.index:
+            name = (new if code in new.index else old).loc[code, "name"]
+            rows.append(
+                {
+                    "code": code,
+                    "name": name,
+                    "field": "village",
+                    "before": None if code not in old.index else "in the run",
+                    "after": None if code not in new.index else "in the run",
+                }
+            )
+            continue
+        for column, tolerance in COMPARED.items():
+            a, b = _plain(old.loc[code, column]), _plain(new.loc[code, column])
+            if a is None and b is None:
+                continue
+            if tolerance is not None and a is not None and b is not None:
+                if abs(float(a) - float(b)) <= tolerance:
+                    continue
+            elif a == b:
+                continue
+            rows.append(
+                {
+                    "code": code,
+                    "name": new.loc[code, "name"],
+                    "field": column,
+                    "before": a,
+                    "after": b,
+                }
+            )
+    return pd.DataFrame(rows, columns=["code", "name", "field", "before", "after"])
+
+
+def _plain(value: Any) -> Any:
+    """A value as plain Python, ``None`` for missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value

@@ -134,3 +134,44 @@ def test_plan_towers_and_fibre_on_the_sample_region(database_url, engine, tmp_pa
     for step in plan["order"]:  # every link goes to the network or to a village already joined
         assert step["connect_to"] == "network" or step["connect_to"] in joined
         joined.add(step["code"])
+
+
+def test_export_diff_and_impact_of_runs(database_url, engine, tmp_path):
+    import pandas as pd  # noqa: PLC0415
+
+    import geopandas as gpd  # noqa: PLC0415
+    import rasterio  # noqa: PLC0415
+
+    region = sample_region()
+    import_code_list(engine, region.code_list)
+    import_boundaries(engine, region.villages)
+    generated = sample_assets(region.villages)
+    for layer in ("tower", "destination", "product_site"):
+        import_assets(engine, layer, generated[layer])
+    samples = tmp_path / "samples"
+    invoke(database_url, "coverage", "sample-inputs", "-o", str(samples))
+    model = ["coverage", "model", "--dem", str(samples / "sample_dem.tif")]
+    model += ["--population", str(samples / "sample_population.tif"), "--output-dir", str(tmp_path)]
+    assert invoke(database_url, *model).exit_code == 0
+    assert invoke(database_url, *model).exit_code == 0
+
+    diff = json.loads(invoke(database_url, "coverage", "diff", "--json").output)
+    impact = json.loads(invoke(database_url, "coverage", "impact", "--json").output)
+    for name in ("register.csv", "register.gpkg", "blank.geojson", "coverage.tif"):
+        args = ["coverage", "export", "-o", str(tmp_path / name)]
+        if name.startswith("blank"):
+            args += ["--what", "blank-spots"]
+        assert invoke(database_url, *args).exit_code == 0, name
+
+    assert (diff["before"], diff["after"], diff["changes"]) == (1, 2, [])  # same inputs
+    assert len(impact["villages"]) == 40
+    needs = [v["population_uncovered"] for v in impact["villages"]]
+    assert needs == sorted(needs, reverse=True)
+    register = pd.read_csv(tmp_path / "register.csv", dtype={"code": str})
+    assert len(register) == 40 and set(register["run_id"]) == {2}
+    assert len(gpd.read_file(tmp_path / "register.gpkg")) == 40
+    spots = gpd.read_file(tmp_path / "blank.geojson")
+    blank = register.loc[register["connectivity_class"] == "blank spot", "code"]
+    assert set(blank) <= set(spots["village_code"])
+    with rasterio.open(tmp_path / "coverage.tif") as tif:
+        assert tif.dtypes[0] == "uint8" and tif.tags()["PETADESA_SAMPLE"]

@@ -338,3 +338,55 @@ def test_kota_batu_by_its_census_alone_is_4g_everywhere_and_nowhere_blank(engine
         runs = queries.coverage_runs(session)
     assert stored["connectivity_class"].tolist() == ["4G"] * 24
     assert runs["method"].tolist() == ["census and fibre network (no DEM)"]
+
+
+def test_a_diff_between_runs_lists_what_changed_per_village(registry, tmp_path):
+    from geo.coverage.register import compare_runs  # noqa: PLC0415
+
+    add_tower(registry)
+    first = run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o")
+    add_tower(registry, at=(604_500.0, 9_111_500.0))
+    second = run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o")
+    with transaction(registry) as session:
+        changes = compare_runs(
+            queries.connectivity(session, run=first.run_id),
+            queries.connectivity(session, run=second.run_id),
+        )
+
+    classes = changes[changes["field"] == "connectivity_class"]
+    assert classes[["code", "before", "after"]].values.tolist() == [[EAST, "blank spot", "4G"]]
+    shares = changes[changes["field"] == "covered_area_share"].set_index("code")
+    assert sorted(shares.index) == [EAST, SPLIT]
+    assert shares.loc[SPLIT, "before"] == pytest.approx(0.5)
+    assert shares.loc[SPLIT, "after"] == pytest.approx(1.0)
+    assert set(changes.loc[changes["code"] == WEST, "field"]) <= {"office_to_tower_m"}
+    assert compare_runs(
+        queries_connectivity(registry, first.run_id), queries_connectivity(registry, first.run_id)
+    ).empty
+
+
+def queries_connectivity(engine, run):
+    with transaction(engine) as session:
+        return queries.connectivity(session, run=run)
+
+
+def test_destinations_and_products_in_blank_spots_and_villages_by_need(registry, tmp_path):
+    add_tower(registry)
+    with transaction(registry) as session:
+        add_asset(session, "destination", wgs84(Point(605_000, 9_111_500)), village_code=EAST)
+        add_asset(session, "destination", wgs84(Point(601_000, 9_111_500)), village_code=WEST)
+        add_asset(session, "product_site", wgs84(Point(604_000, 9_110_500)), village_code=SPLIT)
+    run_coverage(registry, dem=dem(tmp_path), population=population(tmp_path), output_dir=tmp_path)
+
+    with transaction(registry) as session:
+        destinations = queries.assets_in_blank_spots(session, "destination")
+        products = queries.assets_in_blank_spots(session, "product_site")
+        ranked = queries.villages_by_need(session)
+
+    assert destinations[["village_code", "blank_spot_village"]].values.tolist() == [[EAST, EAST]]
+    assert products[["village_code", "blank_spot_village"]].values.tolist() == [[SPLIT, SPLIT]]
+    top = ranked.set_index("code")
+    assert top.loc[EAST, ["destinations", "destinations_in_blank_spots"]].tolist() == [1, 1]
+    assert top.loc[WEST, ["destinations", "destinations_in_blank_spots"]].tolist() == [1, 0]
+    assert top.loc[SPLIT, "product_sites_in_blank_spots"] == 1
+    assert ranked["code"].tolist()[:2] == [EAST, SPLIT]  # nobody uncovered: by what is affected
