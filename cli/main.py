@@ -388,6 +388,48 @@ def assets_import(
     print_json(report.to_dict()) if as_json else print_report(report, title=f"{layer} {path.name}")
 
 
+@assets_app.command("import-opencellid")
+@handle_errors
+def assets_import_opencellid(
+    path: Annotated[
+        Path, typer.Argument(help="OpenCelliD cell export (CSV, e.g. 510.csv.gz unzipped).")
+    ],
+    mcc: Annotated[
+        int, typer.Option(help="The country's MCC; cells of others are left out.")
+    ] = 510,
+    site_radius_m: Annotated[
+        float, typer.Option(min=1.0, help="Cells this close to one another are one site.")
+    ] = 150.0,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid cells, report the refused.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import OpenCelliD's cells as tower sites (technologies and operators per site).
+
+    Cells within --site-radius-m of one another are grouped into one tower at their mean
+    position, carrying every technology (GSM 2G, UMTS 3G, LTE 4G, NR 5G) and operator (by MNC)
+    of its cells and the median of their ranges as range_km. Data: OpenCelliD, CC BY-SA 4.0.
+    """
+    from geo.ingest.sources.opencellid import import_opencellid  # noqa: PLC0415
+
+    with console.status(f"importing {path.name}...") as status:
+        cells, report = import_opencellid(
+            current().engine(),
+            path,
+            mcc=mcc,
+            site_radius_m=site_radius_m,
+            skip_invalid=skip_invalid,
+            progress=_status_step(status, path.name),
+        )
+    if as_json:
+        print_json({"cells": cells.to_dict(), "sites": report.to_dict()})
+        return
+    print_report(cells, title=f"cells {path.name}")
+    console.print(f"{cells.read - cells.rejected:,} cells read as {report.read:,} tower sites")
+    print_report(report, title="tower sites")
+
+
 @assets_app.command("layers")
 def assets_layers() -> None:
     """List the asset layers and the columns a file can fill."""
