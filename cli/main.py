@@ -890,6 +890,8 @@ def coverage_export(
     """
     import shutil  # noqa: PLC0415
 
+    import pandas as pd  # noqa: PLC0415
+
     from geo import queries  # noqa: PLC0415
     from geo.store.db import transaction  # noqa: PLC0415
 
@@ -900,10 +902,15 @@ def coverage_export(
         if runs.empty:
             raise ValueError("no coverage run yet: run petadesa coverage model first")
         if what is ExportWhat.coverage:
-            chosen = runs if run is None else runs[runs["id"] == run]
-            paths = [p for p in chosen["coverage_path"] if p]
-            if not paths or not Path(paths[0]).is_file():
-                raise ValueError("that run wrote no coverage GeoTIFF (was a DEM given?)")
+            chosen = runs.head(1) if run is None else runs[runs["id"] == run]
+            if chosen.empty:
+                raise ValueError(f"no run {run}; runs: {', '.join(map(str, runs['id']))}")
+            path = chosen["coverage_path"].iloc[0]
+            if pd.isna(path) or not Path(path).is_file():
+                raise ValueError(
+                    f"run {chosen['id'].iloc[0]} has no coverage GeoTIFF (was a DEM given?)"
+                )
+            paths = [path]
             if suffix not in (".tif", ".tiff"):
                 raise ValueError(f"{output.name}: the coverage raster is a GeoTIFF (.tif)")
             shutil.copyfile(paths[0], output)
@@ -963,7 +970,8 @@ def plan_towers_command(
         )
     if output:
         _write_frame(sites, output)
-    records = sites.drop(columns="geometry").to_dict("records")
+    plain = sites.drop(columns="geometry")
+    records = plain.astype(object).where(plain.notna(), None).to_dict("records")
     if as_json:
         print_json(records)
         return
@@ -973,7 +981,7 @@ def plan_towers_command(
     for r in records:
         table.add_row(
             str(r["rank"]),
-            r["village_code"] or "",
+            r["village_code"] or "(no village)",
             f"{r['lon']:.5f}",
             f"{r['lat']:.5f}",
             f"{r['gain']:,.0f}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -17,8 +18,20 @@ MAX_LISTED = 20
 
 
 def print_json(data: Any) -> None:
-    """Write JSON to stdout (dates and other values as strings)."""
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Write JSON to stdout (dates and other values as strings; NaN as ``null``)."""
+    text = json.dumps(_finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def _finite(data: Any) -> Any:
+    """``data`` with every NaN (pandas' missing value) made ``None``, which JSON can hold."""
+    if isinstance(data, float):
+        return None if math.isnan(data) or math.isinf(data) else data
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 def print_report(report: ImportReport, *, title: str) -> None:

@@ -188,6 +188,8 @@ def tower_coverage(
     top = grid.transform.f - rows.start * step
     source = gdal_array.OpenArray(window)
     source.SetGeoTransform((left, step, 0.0, top, 0.0, -step))
+    # without a CRS GDAL cannot tell metres from degrees and skips curvature and refraction
+    source.SetProjection(grid.crs.to_wkt())
     seen = gdal.ViewshedGenerate(
         source.GetRasterBand(1),
         "MEM",

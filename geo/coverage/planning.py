@@ -135,8 +135,9 @@ def plan_towers(
 ) -> gpd.GeoDataFrame:
     """Where ``k`` new ``technology`` towers would cover the most people without signal.
 
-    Today's coverage is modelled from the registry's towers; ``candidates`` (points, any CRS)
-    or a grid every ``spacing_km`` over the region's villages are the sites to choose from.
+    Today's coverage is modelled from the registry's towers; ``candidates`` (points, any CRS;
+    those off the DEM are left out) or a grid every ``spacing_km`` over the region's villages
+    are the sites to choose from.
     Returns the chosen sites in order: rank, village_code, gain (people newly covered),
     cumulative, lon, lat, geometry (EPSG:4326).
     """
@@ -161,7 +162,11 @@ def plan_towers(
         best = model_coverage(heights, grid, towers, params).best
         people = people_on_grid(pop_raster, grid)
     weights = np.where(best == NO_SIGNAL, people, np.float32(0)).ravel()
-    points = candidates if candidates is not None else candidate_grid(villages, spacing_km)
+    if candidates is not None:
+        points = candidates.to_crs("EPSG:4326") if candidates.crs else candidates.set_crs(4326)
+    else:
+        points = candidate_grid(villages, spacing_km)
+    points = _on_grid(points, grid, heights)
     step(f"modelling {len(points):,} candidate sites")
     found = candidate_cells(heights, grid, points, weights, params, technology, height_m)
     chosen, gains, _ = greedy_sites(found, k)
@@ -172,6 +177,15 @@ def plan_towers(
     picked["village_code"] = _village_of(picked, villages)
     picked["lon"], picked["lat"] = picked.geometry.x, picked.geometry.y
     return picked[["rank", "village_code", "gain", "cumulative", "lon", "lat", "geometry"]]
+
+
+def _on_grid(points: gpd.GeoDataFrame, grid: Grid, heights: np.ndarray) -> gpd.GeoDataFrame:
+    """The candidates on the modelled DEM (a site off it cannot be modelled: left out)."""
+    xy = points.geometry.to_crs(grid.crs)
+    rows, cols = grid.cell_of(xy.x.to_numpy(), xy.y.to_numpy())
+    inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
+    inside[inside] = ~np.isnan(heights[rows[inside], cols[inside]])
+    return points[inside].reset_index(drop=True)
 
 
 def candidate_grid(villages: gpd.GeoDataFrame, spacing_km: float) -> gpd.GeoDataFrame:
@@ -311,7 +325,12 @@ def _prim_from_network(
     joined = np.asarray(joined, dtype=bool).copy()
     neighbours: list[list[tuple[float, int]]] = [[] for _ in range(n)]
     if n > 1:
-        index = {(p.x, p.y): i for i, p in enumerate(points)}
+        index: dict[tuple[float, float], int] = {}
+        for i, p in enumerate(points):
+            first = index.setdefault((p.x, p.y), i)
+            if first != i:  # two offices at one point (GEOS keeps one): a link of 0 m
+                neighbours[first].append((0.0, i))
+                neighbours[i].append((0.0, first))
         edges = shapely.delaunay_triangles(shapely.MultiPoint(list(points)), only_edges=True)
         for edge in shapely.get_parts(edges):
             (x0, y0), (x1, y1) = edge.coords

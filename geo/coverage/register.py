@@ -13,7 +13,8 @@ from each village office to the fibre network and to the nearest tower on air, a
    half of its people (half of its area without a population grid), else ``blank spot``
    (:func:`model_class`).
 
-   - both agree: that class, source ``census+model``, confidence high;
+   - both agree: that class, source ``census+model``, confidence high (medium when the model
+     ran on sample inputs);
    - only one exists: that one, confidence medium (low when the model ran on sample inputs);
    - they differ: the census wins (what residents report beats a line-of-sight model), the
      confidence is low and ``disagreement`` says what each said;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, bindparam, insert, or_, select
+from sqlalchemy import Engine, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -63,7 +65,14 @@ from geo.errors import AreaNotFound
 from geo.ingest.report import Progress, quiet
 from geo.store.backend import WKB_PARAM, backend_of
 from geo.store.db import transaction
-from geo.store.models import BlankSpot, CoverageRun, FibreNode, FibreRoute, VillageConnectivity
+from geo.store.models import (
+    BlankSpot,
+    CoverageRun,
+    FibreNode,
+    FibreRoute,
+    Tower,
+    VillageConnectivity,
+)
 
 CLASSES = ("fibre", "4G", "3G only", "2G only", "blank spot", "unknown")
 """Connectivity classes, best first."""
@@ -132,8 +141,8 @@ def reconcile(
     if has_fibre:
         return _decided("fibre", "fibre network", "high", disagreement)
     if census and model:
-        if census == model:
-            return _decided(census, "census+model", "high", None)
+        if census == model:  # a model on sample inputs adds little to the census
+            return _decided(census, "census+model", "medium" if sample else "high", None)
         return _decided(census, "census", "low", disagreement)
     if census:
         return _decided(census, "census", "medium", None)
@@ -177,77 +186,111 @@ def run_coverage(
 
     step = progress or quiet
     params = params or ModelParameters()
-    with transaction(engine) as session:
-        villages = queries.villages(session, regency=regency)
-        if villages.empty:
-            raise AreaNotFound(
-                f"no village of regency {regency} in the registry"
-                if regency
-                else "the registry holds no village: import boundaries first"
+    out, partial, summary = _run(
+        engine, queries, dem, population, regency, params, output_dir, min_blank_km2, step,
+        tower_progress,
+    )  # fmt: skip
+    if partial is not None:
+        partial.replace(out)  # committed: the raster takes its name
+    return summary
+
+
+def _run(
+    engine: Engine,
+    queries: Any,
+    dem: str | Path | None,
+    population: str | Path | None,
+    regency: str | None,
+    params: ModelParameters,
+    output_dir: str | Path,
+    min_blank_km2: float,
+    step: Progress,
+    tower_progress: Callable[[int, int], None] | None,
+) -> tuple[Path | None, Path | None, RunSummary]:
+    """:func:`run_coverage` in its transaction: the final and partial GeoTIFF path, the summary.
+
+    The GeoTIFF is written under a partial name; on any failure it is removed and nothing is
+    committed.
+    """
+    out = partial = None
+    try:
+        with transaction(engine) as session:
+            villages = queries.villages(session, regency=regency)
+            if villages.empty:
+                raise AreaNotFound(
+                    f"no village of regency {regency} in the registry"
+                    if regency
+                    else "the registry holds no village: import boundaries first"
+                )
+            region = tuple(float(v) for v in villages.total_bounds)
+            modelled = None
+            if dem is not None:
+                modelled = _model(
+                    session,
+                    villages,
+                    region,
+                    dem,
+                    population,
+                    params,
+                    min_blank_km2,
+                    step,
+                    tower_progress,
+                )
+                grid, stats, spots, inputs = (
+                    modelled.grid,
+                    modelled.stats,
+                    modelled.spots,
+                    modelled.inputs,
+                )
+            else:
+                grid = region_grid(region, 30.0, margin=0.0)  # its CRS, for distances in metres
+                stats = _unmodelled(villages)
+                spots = no_blank_spots()
+                inputs = []
+            sample = any(r["sample"] for r in inputs)
+            step("reconciling with the census and the fibre network")
+            register = _register(session, villages, stats, sample=sample)
+            register = register.merge(_distances(session, villages, grid), on="code", how="left")
+            register.insert(1, "name", villages["name"].to_numpy())
+            run = CoverageRun(
+                scope=regency or "all",
+                method=METHOD if modelled else "census and fibre network (no DEM)",
+                parameters=json.dumps(params.to_dict(), sort_keys=True),
+                inputs=json.dumps(inputs, sort_keys=True),
+                sample=sample,
+                towers_modelled=modelled.result.modelled if modelled else 0,
             )
-        region = tuple(float(v) for v in villages.total_bounds)
-        modelled = None
-        if dem is not None:
-            modelled = _model(
-                session,
-                villages,
-                region,
-                dem,
-                population,
-                params,
-                min_blank_km2,
-                step,
-                tower_progress,
-            )
-            grid, stats, spots, inputs = (
-                modelled.grid,
-                modelled.stats,
-                modelled.spots,
-                modelled.inputs,
-            )
-        else:
-            grid = region_grid(region, 30.0, margin=0.0)  # its CRS, for distances in metres
-            stats = _unmodelled(villages)
-            spots = no_blank_spots()
-            inputs = []
-        sample = any(r["sample"] for r in inputs)
-        step("reconciling with the census and the fibre network")
-        register = _register(session, villages, stats, sample=sample)
-        register = register.merge(_distances(session, villages, grid), on="code", how="left")
-        register.insert(1, "name", villages["name"].to_numpy())
-        run = CoverageRun(
-            scope=regency or "all",
-            method=METHOD if modelled else "census and fibre network (no DEM)",
-            parameters=json.dumps(params.to_dict(), sort_keys=True),
-            inputs=json.dumps(inputs, sort_keys=True),
-            sample=sample,
-            towers_modelled=modelled.result.modelled if modelled else 0,
-        )
-        session.add(run)
-        session.flush()
-        out = None
-        if modelled:
-            out = (Path(output_dir) / f"coverage-run-{run.id}.tif").resolve()
-            run.coverage_path = str(out)
-            _write_coverage(out, modelled.result.best, grid, sample)
-        try:
+            session.add(run)
+            session.flush()
+            if modelled:
+                # run ids restart in every registry: the name also carries the time and a nonce,
+                # so two registries writing to one folder never share a file
+                stamp = f"{run.created_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+                out = (Path(output_dir) / f"coverage-run-{run.id}-{stamp}.tif").resolve()
+                partial = out.with_name(out.name + ".partial")
+                run.coverage_path = str(out)
+                _write_coverage(partial, modelled.result.best, grid, sample)
             _store(session, run.id, register, spots)
             session.flush()
-        except BaseException:
-            if out is not None:
-                out.unlink(missing_ok=True)
-            raise
-        run_id = run.id
-    return RunSummary(
-        run_id=run_id,
-        scope=regency or "all",
-        sample=sample,
-        towers_modelled=modelled.result.modelled if modelled else 0,
-        towers_skipped=modelled.result.skipped if modelled else {},
-        coverage_path=out,
-        register=register,
-        blank_spots=spots,
-        inputs=inputs,
+            run_id = run.id
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    return (
+        out,
+        partial,
+        RunSummary(
+            run_id=run_id,
+            scope=regency or "all",
+            sample=sample,
+            towers_modelled=modelled.result.modelled if modelled else 0,
+            towers_skipped=modelled.result.skipped if modelled else {},
+            coverage_path=out,
+            register=register,
+            blank_spots=spots,
+            inputs=inputs,
+        ),
     )
 
 
@@ -279,7 +322,7 @@ def _model(
     step("checking the rasters")
     dem_raster = open_raster(dem, RasterKind.DEM, region)
     pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
-    reach = 1000.0 * max(params.range_km.values())
+    reach = 1000.0 * _farthest_reach_km(session, params)
     grid = region_grid(region, dem_step(dem_raster), margin=reach)
     step(f"warping the DEM onto {grid.width:,} x {grid.height:,} cells of {grid.step:g} m")
     heights = warp_to_grid(dem_raster, grid, Resampling.bilinear)
@@ -293,6 +336,20 @@ def _model(
     spots = blank_spots(villages, result.best, grid, people, min_blank_km2)
     inputs = [r.provenance() for r in (dem_raster, pop_raster) if r is not None]
     return _Modelled(grid, result, stats, spots, inputs)
+
+
+MAX_REACH_KM = 50.0
+"""The farthest a tower's own ``range_km`` widens the area searched for towers and modelled."""
+
+
+def _farthest_reach_km(session: Session, params: ModelParameters) -> float:
+    """The farthest reach of any tower: the default ranges or a tower's own (up to 50 km).
+
+    Towers that far outside the region still reach into it, so they are fetched and the grid
+    extends to them.
+    """
+    own = session.execute(select(func.max(Tower.range_km))).scalar()
+    return max(max(params.range_km.values()), min(float(own or 0.0), MAX_REACH_KM))
 
 
 def _unmodelled(villages: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -94,8 +94,9 @@ def village_stats(
 
     Columns: code, covered_area_share (any technology), ``area_share_<tech>`` (the share whose
     best technology it is: they add up to covered_area_share), population, population_covered,
-    population_uncovered, ``population_<tech>``. Shares are of the village's area on the DEM;
-    ``NaN`` where none of it is. People are ``NaN`` without a population grid.
+    population_uncovered, ``population_<tech>``. Shares and the covered or uncovered people are
+    of the village's part on the DEM (``population`` is all its people); ``NaN`` where none of
+    it is on the DEM, and people are ``NaN`` without a population grid.
     """
     from exactextract import exact_extract  # noqa: PLC0415 - a C++ extension, loaded when used
 
@@ -130,7 +131,8 @@ def village_stats(
         output="pandas",
     )
     weighted = _by_code(found["unique"], found["weighted_frac"], codes)
-    modelled = sums["modelled_sum"].to_numpy()
+    # a village off the DEM has no modelled people: unknown, not nobody without signal
+    modelled = np.where(valid, sums["modelled_sum"].to_numpy(), np.nan)
     out["population"] = sums["all_sum"].to_numpy()
     for code in TECHNOLOGY_CODES.values():
         out[PEOPLE_COLUMNS[code]] = weighted[code] * modelled

@@ -26,8 +26,9 @@ registry column               PODES      answers
 A class cell holds the PODES answer code or the registry's word (``4G``, ``very_strong``...).
 A refused row names its village code and the field: an unknown village code, a code that is
 not a village's, an answer out of range, a count below zero, a village twice. The census
-names a survey (``PODES 2024``); importing it again replaces that survey's answers, and a
-later survey is kept beside it.
+names a survey (``PODES 2024``); importing it again replaces the answers of the villages it
+lists (an answer the new file lacks becomes empty; villages it does not list keep theirs), and
+a later survey is kept beside it.
 """
 
 from __future__ import annotations
@@ -263,6 +264,10 @@ class CensusImporter(Importer):
             rows.append(_typed_row(i, record, matched, report))
         for row, origin in zip(rows, features.origins, strict=True):
             if row is not None:
+                # every answer, None where the file has none: a survey imported again is
+                # replaced, not merged with what an earlier file of it said
+                for answer in ANSWERS:
+                    row.setdefault(answer.column, None)
                 row.update(source=origin, survey=survey, survey_year=year)
         keys = [None if row is None else row["village_code"] for row in rows]
         first = mark_duplicates(keys, report, what="village", field=matched["village_code"])
@@ -276,18 +281,21 @@ class CensusImporter(Importer):
         if not rows:
             return
         step("checking the village codes against the registry")
-        names = dict(
-            session.execute(
-                select(Village.code, Village.name).where(
-                    Village.in_force(), Village.code.in_({r["village_code"] for r in rows})
-                )
-            ).all()
-        )
-        missing = {r["village_code"] for r in rows} - set(names)
-        listed = set()
-        if missing:
-            listed = set(
-                session.execute(select(AreaCode.code).where(AreaCode.code.in_(missing))).scalars()
+        codes = sorted({r["village_code"] for r in rows})
+        names: dict[str, str] = {}
+        for chunk in _chunks(codes):  # a national census: 84,000 codes, more than one IN holds
+            names.update(
+                session.execute(
+                    select(Village.code, Village.name).where(
+                        Village.in_force(), Village.code.in_(chunk)
+                    )
+                ).all()
+            )
+        missing = sorted(set(codes) - set(names))
+        listed: set[str] = set()
+        for chunk in _chunks(missing):
+            listed |= set(
+                session.execute(select(AreaCode.code).where(AreaCode.code.in_(chunk))).scalars()
             )
         kept = []
         for row in rows:
@@ -355,6 +363,11 @@ class CensusImporter(Importer):
             )
             session.execute(stmt, updates)
         report.inserted, report.updated = len(inserts), len(updates)
+
+
+def _chunks(items: list[str], size: int = 5_000) -> list[list[str]]:
+    """``items`` in lists of at most ``size`` (bound parameters per statement are limited)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _refuse_bad_map(field_map: Mapping[str, str], columns: list[str], report: ImportReport) -> None:
@@ -440,6 +453,8 @@ def _typed(answer: Answer, value: Any, source: str) -> Any:
     """One answer typed; ValueError (or InvalidCode) says what is wrong with it."""
     text = str(value).strip()
     if answer.kind == "code":
+        if isinstance(value, float) and value.is_integer():  # a spreadsheet's number cell
+            text = str(int(value))
         code = normalize_code(text)
         level = level_of(code)
         if level is not Level.VILLAGE:

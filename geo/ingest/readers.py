@@ -130,14 +130,29 @@ def read_table(
         )
     if suffix == ".csv":
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            return pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=_separator(path)
+            )
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise UnreadableFile(f"{path.name}: not a readable CSV ({exc})") from exc
     try:
         layer = layer or str(pyogrio.list_layers(path)[0][0])
-        return pd.DataFrame(pyogrio.read_dataframe(path, layer=layer, read_geometry=False))
+        # a spreadsheet's first row is its header, even when the second is text too
+        options = {"HEADERS": "FORCE"} if suffix in (".xlsx", ".ods") else {}
+        frame = pyogrio.read_dataframe(path, layer=layer, read_geometry=False, **options)
+        return pd.DataFrame(frame)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise UnreadableFile(f"{path.name}: cannot be read ({_gdal_reason(exc)})") from exc
+
+
+def _separator(path: Path) -> str:
+    """``;`` for a CSV whose header has semicolons and no commas, else ``,``.
+
+    Excel in an Indonesian locale writes semicolons (the comma is its decimal mark).
+    """
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        header = f.readline()
+    return ";" if ";" in header and "," not in header else ","
 
 
 def _read_vector(

@@ -282,3 +282,24 @@ def test_the_census_is_a_table_gis_clients_list_in_the_geopackage(batu, shared_d
         "coverage_run": "attributes",
         "village_connectivity": "attributes",
     }
+
+
+def test_a_survey_imported_again_is_replaced_not_merged(batu, podes):
+    import_census(batu, podes)
+    without = podes.drop(columns=["R1005A"])
+
+    report = import_census(batu, without)
+
+    assert report.updated == 24  # every village's BTS count (0 for six of them) is now empty
+    with transaction(batu) as session:
+        counts = session.execute(select(VillageCensus.bts_count)).scalars().all()
+    assert counts == [None] * 24
+
+
+def test_a_semicolon_csv_from_excel_is_read(batu, podes, tmp_path):
+    path = tmp_path / "podes2024_excel.csv"
+    podes[["kode_kemendagri", "R1005C", "R1005D"]].to_csv(path, sep=";", index=False)
+
+    report = import_census(batu, path)
+
+    assert (report.inserted, report.rejected) == (24, 0)

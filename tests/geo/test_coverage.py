@@ -11,6 +11,7 @@ import pytest
 from affine import Affine
 from sqlalchemy import Engine, func, select
 
+import geopandas as gpd
 import rasterio
 import shapely
 from shapely.geometry import Point, box
@@ -28,10 +29,13 @@ from tests.geo.terrain import (
     EAST,
     FARWEST,
     HEIGHT,
+    ORIGIN,
+    RIDGE_COL,
     SHAPES_M,
     SPLIT,
     STEP,
     TOWER,
+    UTM,
     WEST,
     WIDTH,
     add_tower,
@@ -390,3 +394,66 @@ def test_destinations_and_products_in_blank_spots_and_villages_by_need(registry,
     assert top.loc[WEST, ["destinations", "destinations_in_blank_spots"]].tolist() == [1, 0]
     assert top.loc[SPLIT, "product_sites_in_blank_spots"] == 1
     assert ranked["code"].tolist()[:2] == [EAST, SPLIT]  # nobody uncovered: by what is affected
+
+
+def test_the_earth_curves_away_beyond_the_radio_horizon():
+    from rasterio.crs import CRS  # noqa: PLC0415
+
+    from geo.coverage.grid import Grid  # noqa: PLC0415
+    from geo.coverage.model import model_coverage  # noqa: PLC0415
+
+    grid = Grid(CRS.from_epsg(32749), Affine(50, 0, 550_000, 0, -50, 9_150_000), 1200, 3)
+    plain = np.full(grid.shape, 10.0, np.float32)  # 60 km of flat coast
+    tower = gpd.GeoDataFrame(
+        {"technologies": ["2G"], "height_m": [30.0], "range_km": [60.0]},
+        geometry=[Point(550_025, 9_149_925)],
+        crs=UTM,
+    )
+
+    best = model_coverage(plain, grid, tower).best
+
+    reached = np.flatnonzero(best[1] > 0).max() * 50.0
+    # 4/3 earth radius: sqrt(2 R h) for a 30 m mast and a 1.5 m phone, 22.6 + 5.0 km
+    horizon = (2 * 6_371_000 / 0.75 * 30) ** 0.5 + (2 * 6_371_000 / 0.75 * 1.5) ** 0.5
+    assert reached == pytest.approx(horizon, abs=150)
+
+
+def test_a_village_off_the_dem_is_unknown_not_covered_or_uncovered(registry, tmp_path):
+    add_tower(registry)
+    heights = np.full((HEIGHT, WIDTH - 100), 100.0, np.float32)  # starts at x 600,000: no FARWEST
+    heights[:, RIDGE_COL - 100] = 400.0
+    path = write_raster(
+        tmp_path / "cropped.tif",
+        heights,
+        nodata=-9999.0,
+        transform=Affine(STEP, 0, ORIGIN[0] + 3_000, 0, -STEP, ORIGIN[1]),
+    )
+    people = np.full((HEIGHT, WIDTH), 1.0, np.float32)
+    people_path = write_raster(tmp_path / "people_all.tif", people, nodata=-1.0)
+
+    rows = register_of(
+        run_coverage(registry, dem=path, population=people_path, output_dir=tmp_path / "o")
+    )
+
+    farwest = rows.loc[FARWEST]
+    assert np.isnan(farwest["covered_area_share"]) and np.isnan(farwest["population_uncovered"])
+    assert farwest["population"] == pytest.approx(2_940 * 1_000 / 900, rel=1e-3)
+    assert pd.isna(farwest["model_class"]) and farwest["connectivity_class"] == "unknown"
+    assert rows.loc[WEST, "population_uncovered"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_run_that_fails_when_storing_leaves_no_file_and_no_row(registry, tmp_path, monkeypatch):
+    import geo.coverage.register as register  # noqa: PLC0415
+
+    add_tower(registry)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(register, "_store", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_coverage(registry, dem=dem(tmp_path), output_dir=tmp_path / "o")
+
+    assert list((tmp_path / "o").iterdir()) == []
+    with transaction(registry) as session:
+        assert session.execute(select(func.count()).select_from(CoverageRun)).scalar_one() == 0

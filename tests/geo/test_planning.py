@@ -113,3 +113,14 @@ def test_plan_fibre_lists_the_near_and_connects_the_rest_by_shortest_links(regis
     expected = [np.hypot(2_500, 1_000), np.hypot(1_500, 1_000), 3_000.0]
     assert order["link_m"].tolist() == pytest.approx(expected, abs=0.5)
     assert order["cumulative_m"].iloc[-1] == pytest.approx(sum(expected), abs=1.5)
+
+
+def test_offices_at_one_point_join_each_other_by_a_link_of_nothing():
+    from geo.coverage.planning import _prim_from_network  # noqa: PLC0415
+
+    points = np.array([Point(0, 0), Point(1_000, 0), Point(1_000, 0), Point(5_000, 0)])
+    order = _prim_from_network(
+        points, np.array([10.0, 3_000.0, 3_000.0, 9_000.0]), np.zeros(4, bool)
+    )
+
+    assert order == [(0, -1, 10.0), (1, 0, 1_000.0), (2, 1, 0.0), (3, 1, 4_000.0)]
