@@ -16,7 +16,7 @@ import typer
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from cli.output import console, err_console, print_json, print_link, print_report
+from cli.output import MAX_LISTED, console, err_console, print_json, print_link, print_report
 from geo.errors import ConfigurationError, ImportRejected, PetadesaError, SourceUnavailable
 
 EXIT_REFUSED, EXIT_SOURCE, EXIT_DATABASE = 1, 3, 4
@@ -841,7 +841,7 @@ def coverage_impact(
 
     for layer, frame in hit.items():
         console.print(f"{len(frame):,} {layer.replace('_', ' ')}s inside blank spots")
-        for r in frame.head(MAX_SHOWN).itertuples():
+        for r in frame.head(MAX_LISTED).itertuples():
             console.print(f"  {r.name} ({r.village_code})", markup=False)
     table = Table(
         "village",
@@ -852,7 +852,7 @@ def coverage_impact(
         "products hit",
         title="Villages by need",
     )
-    for r in ranked.head(MAX_SHOWN).itertuples():
+    for r in ranked.head(MAX_LISTED).itertuples():
         table.add_row(
             r.code,
             r.name,
@@ -1028,7 +1028,7 @@ def plan_fibre_command(
     table = Table(
         "step", "village", "name", "connect to", "link m", "total m", title="Connection order"
     )
-    for r in order.head(MAX_SHOWN).to_dict("records"):
+    for r in order.head(MAX_LISTED).to_dict("records"):
         table.add_row(
             str(r["step"]),
             r["code"],
@@ -1038,11 +1038,8 @@ def plan_fibre_command(
             f"{r['cumulative_m']:,.0f}",
         )
     console.print(table)
-    if len(order) > MAX_SHOWN:
-        console.print(f"... and {len(order) - MAX_SHOWN} more (use --json or -o FILE.csv)")
-
-
-MAX_SHOWN = 30
+    if len(order) > MAX_LISTED:
+        console.print(f"... and {len(order) - MAX_LISTED} more (use --json or -o FILE.csv)")
 
 
 def _read_points(path: Path) -> Any:

@@ -109,3 +109,9 @@ def label_points(geoms: list[Any] | np.ndarray) -> np.ndarray:
     label or a popup anchor must be on the village itself.
     """
     return shapely.get_coordinates(shapely.point_on_surface(np.asarray(geoms, dtype=object)))
+
+
+def utm_epsg(lon: float, lat: float) -> int:
+    """The EPSG code of the WGS 84 UTM zone of a position (32749 for Malang)."""
+    zone = min(60, int((lon + 180.0) // 6.0) + 1)
+    return (32700 if lat < 0 else 32600) + zone

@@ -5,18 +5,16 @@ SQLite loads an extension with ``RTLD_GLOBAL``, so once a GeoPackage connection 
 symbol looked up by a library loaded after it. The wheels of rasterio, pyproj, pyogrio, shapely
 and exactextract each bundle their own PROJ, GEOS or GDAL; loaded after SpatiaLite, theirs
 bound to the system copy instead (a rasterio CRS read from WKT then crashed inside PROJ with a
-segmentation fault). Python loads extensions with ``RTLD_NOW``, so what matters is the order:
-:func:`bind_now` imports those extension modules, and importing ``geo`` calls it, so before any
-GeoPackage connection (which only ``geo`` makes). A library imported before ``geo`` in the same
-process is loaded already, which is as good. GDAL's own bindings (``osgeo``, for the viewshed)
-link the same system PROJ and GEOS as SpatiaLite and need nothing.
+segmentation fault; a GeoPackage read through pyogrio crashed too). So the order matters:
+:class:`geo.store.backend.GeoPackage` calls :func:`load_native_libraries` before it makes an
+engine, the only place a connection loads SpatiaLite. A process that never opens a GeoPackage
+pays nothing. GDAL's own bindings (``osgeo``, for the viewshed) link the same system PROJ and
+GEOS as SpatiaLite and need nothing.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 
 NATIVE_MODULES = (
     "shapely",
@@ -30,24 +28,13 @@ NATIVE_MODULES = (
     "rasterio.io",
     "exactextract._exactextract",
 )
-"""The extension modules (and so their bundled libraries) to bind before SpatiaLite loads."""
-
-_bound = False
+"""The extension modules (and so their bundled libraries) to load before SpatiaLite."""
 
 
-def bind_now() -> None:
-    """Import :data:`NATIVE_MODULES`, each bound at load (``RTLD_NOW``), once."""
-    global _bound
-    if _bound:
-        return
-    flags = sys.getdlopenflags()
-    sys.setdlopenflags(flags | os.RTLD_NOW)  # Python's default already; said, not assumed
-    try:
-        for name in NATIVE_MODULES:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # an optional one missing: nothing of it to load
-                continue
-    finally:
-        sys.setdlopenflags(flags)
-    _bound = True
+def load_native_libraries() -> None:
+    """Import :data:`NATIVE_MODULES` (those already imported are left as they are)."""
+    for name in NATIVE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional one missing: nothing of it to load
+            continue

@@ -299,7 +299,11 @@ def assets_in_blank_spots(
     Raises :class:`~geo.errors.UnknownLayer`.
     """
     spots = blank_spot_areas(session, regency=regency, run=run)
-    items = assets(session, layer, regency=regency)
+    return _inside_spots(assets(session, layer, regency=regency), spots)
+
+
+def _inside_spots(items: gpd.GeoDataFrame, spots: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The ``items`` inside a blank spot, with the village whose spot holds each."""
     if spots.empty or items.empty:
         return items.iloc[0:0].assign(blank_spot_village=pd.Series(dtype=object))
     tree = shapely.STRtree(spots.geometry.to_numpy())
@@ -324,9 +328,10 @@ def villages_by_need(
     register = connectivity(session, regency=regency, run=run)
     frame = register[["code", "name", "connectivity_class", "population_uncovered"]].copy()
     counts = counts_per_village(session, regency=regency).set_index("code")
+    spots = blank_spot_areas(session, regency=regency, run=run)  # read once for both layers
     for layer, column in (("destination", "destinations"), ("product_site", "product_sites")):
         frame[column] = frame["code"].map(counts[layer]).fillna(0).astype("int64")
-        inside = assets_in_blank_spots(session, layer, regency=regency, run=run)
+        inside = _inside_spots(assets(session, layer, regency=regency), spots)
         hit = inside["blank_spot_village"].value_counts()
         frame[f"{column}_in_blank_spots"] = frame["code"].map(hit).fillna(0).astype("int64")
     frame = frame.sort_values(

@@ -23,12 +23,17 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 
 from geo.coverage.rasters import Raster
+from geo.geometry import utm_epsg
 
 
 def utm_crs(lon: float, lat: float) -> CRS:
     """The WGS 84 UTM zone CRS of a position (EPSG:32749 for Malang)."""
-    zone = min(60, int((lon + 180.0) // 6.0) + 1)
-    return CRS.from_epsg((32700 if lat < 0 else 32600) + zone)
+    return CRS.from_epsg(utm_epsg(lon, lat))
+
+
+def region_crs(region: tuple[float, ...]) -> CRS:
+    """The UTM zone CRS of the centre of lon/lat bounds: where a region's metres are measured."""
+    return utm_crs((region[0] + region[2]) / 2, (region[1] + region[3]) / 2)
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ def region_grid(region: tuple[float, float, float, float], step: float, margin: 
 
     The margin keeps towers just outside the region (whose signal reaches in) on the grid.
     """
-    crs = utm_crs((region[0] + region[2]) / 2, (region[1] + region[3]) / 2)
+    crs = region_crs(region)
     left, bottom, right, top = transform_bounds("EPSG:4326", crs, *region, densify_pts=21)
     left = math.floor((left - margin) / step) * step
     top = math.ceil((top + margin) / step) * step

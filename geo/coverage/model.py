@@ -130,10 +130,12 @@ def model_coverage(
     total)`` is called as towers finish. Returns the best technology code per cell.
     """
     params = params or ModelParameters()
+    off_dem = np.isnan(dem)
     best = np.zeros(grid.shape, dtype=np.uint8)
-    best[np.isnan(dem)] = OUTSIDE
+    best[off_dem] = OUTSIDE  # the highest code: folding by maximum keeps it
     result = ModelResult(best)
-    ground = np.where(np.isnan(dem), np.float32(-1000.0), dem).astype(np.float32)
+    ground = np.where(off_dem, np.float32(-1000.0), dem).astype(np.float32)
+    del off_dem
     jobs: list[Site] = []
     for site in sites(towers, grid, params):
         if isinstance(site, str):
@@ -160,7 +162,6 @@ def model_coverage(
             done += _fold(future, best)
             if progress:
                 progress(done, total)
-    best[np.isnan(dem)] = OUTSIDE
     result.modelled = total
     return result
 

@@ -33,19 +33,17 @@ from sqlalchemy import Engine
 
 import geopandas as gpd
 import shapely
-from rasterio.enums import Resampling
 
-from geo.coverage.grid import Grid, dem_step, region_grid, warp_to_grid
+from geo import queries
+from geo.coverage.grid import Grid, region_crs
 from geo.coverage.model import (
     NO_SIGNAL,
     TECHNOLOGY_CODES,
     ModelParameters,
     Site,
-    model_coverage,
     tower_coverage,
 )
-from geo.coverage.rasters import RasterKind, open_raster
-from geo.coverage.zonal import people_on_grid
+from geo.coverage.register import model_today, office_points
 from geo.errors import AreaNotFound
 from geo.ingest.report import Progress, quiet
 from geo.store.db import transaction
@@ -141,8 +139,6 @@ def plan_towers(
     Returns the chosen sites in order: rank, village_code, gain (people newly covered),
     cumulative, lon, lat, geometry (EPSG:4326).
     """
-    from geo import queries  # noqa: PLC0415
-
     step = progress or quiet
     params = params or ModelParameters()
     if technology not in TECHNOLOGY_CODES:
@@ -152,15 +148,9 @@ def plan_towers(
         if villages.empty:
             raise AreaNotFound("no village to plan for: import boundaries first")
         region = tuple(float(v) for v in villages.total_bounds)
-        dem_raster = open_raster(dem, RasterKind.DEM, region)
-        pop_raster = open_raster(population, RasterKind.POPULATION, region)
-        reach = 1000.0 * max(params.range_km.values())
-        grid = region_grid(region, dem_step(dem_raster), margin=reach)
         step("modelling today's coverage")
-        heights = warp_to_grid(dem_raster, grid, Resampling.bilinear)
-        towers = queries.assets(session, "tower")
-        best = model_coverage(heights, grid, towers, params).best
-        people = people_on_grid(pop_raster, grid)
+        today = model_today(session, region, dem, population, params, keep_heights=True)
+    grid, heights, best, people = today.grid, today.heights, today.result.best, today.people
     weights = np.where(best == NO_SIGNAL, people, np.float32(0)).ravel()
     if candidates is not None:
         points = candidates.to_crs("EPSG:4326") if candidates.crs else candidates.set_crs(4326)
@@ -190,7 +180,7 @@ def _on_grid(points: gpd.GeoDataFrame, grid: Grid, heights: np.ndarray) -> gpd.G
 
 def candidate_grid(villages: gpd.GeoDataFrame, spacing_km: float) -> gpd.GeoDataFrame:
     """Points every ``spacing_km`` over the villages (inside one of them), in EPSG:4326."""
-    crs = region_grid(tuple(villages.total_bounds), 1.0, 0.0).crs
+    crs = region_crs(tuple(villages.total_bounds))
     land = shapely.union_all(villages.to_crs(crs).geometry.to_numpy())
     minx, miny, maxx, maxy = land.bounds
     step = spacing_km * 1000.0
@@ -261,9 +251,6 @@ def plan_fibre(
     connect_to (``network`` or the village code it joins), link_m, cumulative_m, for the rest.
     Raises :class:`~geo.errors.AreaNotFound` without villages, and ValueError without fibre.
     """
-    from geo import queries  # noqa: PLC0415
-    from geo.coverage.register import office_points  # noqa: PLC0415
-
     with transaction(engine) as session:
         villages = queries.villages(session, regency=regency)
         if villages.empty:
@@ -276,7 +263,7 @@ def plan_fibre(
     network = [f for f in network if not f.empty]
     if not network:
         raise ValueError("the registry holds no fibre node or route: import the network first")
-    crs = region_grid(tuple(villages.total_bounds), 1.0, 0.0).crs
+    crs = region_crs(tuple(villages.total_bounds))
     xy = offices.geometry.to_crs(crs).to_numpy()
     lines = [g for f in network for g in f.geometry.to_crs(crs).to_numpy()]
     tree = shapely.STRtree(lines)

@@ -44,11 +44,20 @@ import rasterio
 import shapely
 from rasterio.enums import Resampling
 
-from geo.coverage.grid import Grid, array_profile, dem_step, region_grid, warp_to_grid
+from geo import queries
+from geo.coverage.grid import (
+    Grid,
+    array_profile,
+    dem_step,
+    region_crs,
+    region_grid,
+    warp_to_grid,
+)
 from geo.coverage.model import (
     OUTSIDE,
     TECHNOLOGY_CODES,
     ModelParameters,
+    ModelResult,
     model_coverage,
 )
 from geo.coverage.rasters import RasterKind, open_raster
@@ -107,9 +116,7 @@ def census_class(signal_strength: Any, mobile_internet: Any) -> str | None:
     """The class a village census gives: no signal or no mobile internet is a blank spot."""
     if signal_strength == "none":
         return "blank spot"
-    if mobile_internet is None or (
-        isinstance(mobile_internet, float) and math.isnan(mobile_internet)
-    ):
+    if mobile_internet is None or pd.isna(mobile_internet):
         return None
     return _CENSUS_CLASS.get(str(mobile_internet))
 
@@ -182,14 +189,11 @@ def run_coverage(
     :class:`~geo.errors.AreaNotFound` when there is no village to analyse. Nothing is
     written when anything fails.
     """
-    from geo import queries  # noqa: PLC0415 - queries imports the models, as we do
-
     step = progress or quiet
     params = params or ModelParameters()
     out, partial, summary = _run(
-        engine, queries, dem, population, regency, params, output_dir, min_blank_km2, step,
-        tower_progress,
-    )  # fmt: skip
+        engine, dem, population, regency, params, output_dir, min_blank_km2, step, tower_progress
+    )
     if partial is not None:
         partial.replace(out)  # committed: the raster takes its name
     return summary
@@ -197,7 +201,6 @@ def run_coverage(
 
 def _run(
     engine: Engine,
-    queries: Any,
     dem: str | Path | None,
     population: str | Path | None,
     regency: str | None,
@@ -226,31 +229,18 @@ def _run(
             modelled = None
             if dem is not None:
                 modelled = _model(
-                    session,
-                    villages,
-                    region,
-                    dem,
-                    population,
-                    params,
-                    min_blank_km2,
-                    step,
+                    session, villages, region, dem, population, params, min_blank_km2, step,
                     tower_progress,
-                )
-                grid, stats, spots, inputs = (
-                    modelled.grid,
-                    modelled.stats,
-                    modelled.spots,
-                    modelled.inputs,
-                )
+                )  # fmt: skip
+                stats, spots, inputs = modelled.stats, modelled.spots, modelled.inputs
             else:
-                grid = region_grid(region, 30.0, margin=0.0)  # its CRS, for distances in metres
-                stats = _unmodelled(villages)
-                spots = no_blank_spots()
-                inputs = []
+                stats, spots, inputs = _unmodelled(villages), no_blank_spots(), []
             sample = any(r["sample"] for r in inputs)
             step("reconciling with the census and the fibre network")
-            register = _register(session, villages, stats, sample=sample)
-            register = register.merge(_distances(session, villages, grid), on="code", how="left")
+            census = queries.census(session)
+            register = _register(session, villages, stats, census, sample=sample)
+            distances = _distances(session, villages, region_crs(region), census)
+            register = register.merge(distances, on="code", how="left")
             register.insert(1, "name", villages["name"].to_numpy())
             run = CoverageRun(
                 scope=regency or "all",
@@ -269,7 +259,7 @@ def _run(
                 out = (Path(output_dir) / f"coverage-run-{run.id}-{stamp}.tif").resolve()
                 partial = out.with_name(out.name + ".partial")
                 run.coverage_path = str(out)
-                _write_coverage(partial, modelled.result.best, grid, sample)
+                _write_coverage(partial, modelled.result.best, modelled.grid, sample)
             _store(session, run.id, register, spots)
             session.flush()
             run_id = run.id
@@ -305,6 +295,49 @@ class _Modelled:
     inputs: list[dict[str, Any]]
 
 
+@dataclass
+class Today:
+    """Today's modelled coverage of a region: its grid, the towers' result, people per cell."""
+
+    grid: Grid
+    result: ModelResult
+    people: np.ndarray | None
+    """People per grid cell (``None`` without a population grid)."""
+    inputs: list[dict[str, Any]]
+    """Each raster's provenance, as a run records it."""
+    heights: np.ndarray | None = None
+    """The DEM on the grid, kept only when asked (planning models candidates over it)."""
+
+
+def model_today(
+    session: Session,
+    region: tuple[float, ...],
+    dem: str | Path,
+    population: str | Path | None,
+    params: ModelParameters,
+    *,
+    step: Progress = quiet,
+    tower_progress: Callable[[int, int], None] | None = None,
+    keep_heights: bool = False,
+) -> Today:
+    """Check the rasters over ``region`` and model the registry's towers that reach into it."""
+    step("checking the rasters")
+    dem_raster = open_raster(dem, RasterKind.DEM, region)
+    pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
+    reach = 1000.0 * _farthest_reach_km(session, params)
+    grid = region_grid(region, dem_step(dem_raster), margin=reach)
+    step(f"warping the DEM onto {grid.width:,} x {grid.height:,} cells of {grid.step:g} m")
+    heights = warp_to_grid(dem_raster, grid, Resampling.bilinear)
+    towers = queries.assets(session, "tower", bbox=_grown(region, reach))
+    step(f"modelling {len(towers):,} towers")
+    result = model_coverage(heights, grid, towers, params, progress=tower_progress)
+    if not keep_heights:
+        heights = None  # the region's largest array: gone before the population is warped
+    people = people_on_grid(pop_raster, grid) if pop_raster else None
+    inputs = [r.provenance() for r in (dem_raster, pop_raster) if r is not None]
+    return Today(grid, result, people, inputs, heights)
+
+
 def _model(
     session: Session,
     villages: gpd.GeoDataFrame,
@@ -316,26 +349,15 @@ def _model(
     step: Progress,
     tower_progress: Callable[[int, int], None] | None,
 ) -> _Modelled:
-    """Check the rasters, model the towers, and measure each village and its blank spots."""
-    from geo import queries  # noqa: PLC0415
-
-    step("checking the rasters")
-    dem_raster = open_raster(dem, RasterKind.DEM, region)
-    pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
-    reach = 1000.0 * _farthest_reach_km(session, params)
-    grid = region_grid(region, dem_step(dem_raster), margin=reach)
-    step(f"warping the DEM onto {grid.width:,} x {grid.height:,} cells of {grid.step:g} m")
-    heights = warp_to_grid(dem_raster, grid, Resampling.bilinear)
-    towers = queries.assets(session, "tower", bbox=_grown(region, reach))
-    step(f"modelling {len(towers):,} towers")
-    result = model_coverage(heights, grid, towers, params, progress=tower_progress)
-    del heights
-    people = people_on_grid(pop_raster, grid) if pop_raster else None
+    """Model today's coverage, then measure each village and its blank spots."""
+    today = model_today(
+        session, region, dem, population, params, step=step, tower_progress=tower_progress
+    )
     step("village statistics")
-    stats = village_stats(villages, result.best, grid, people)
-    spots = blank_spots(villages, result.best, grid, people, min_blank_km2)
-    inputs = [r.provenance() for r in (dem_raster, pop_raster) if r is not None]
-    return _Modelled(grid, result, stats, spots, inputs)
+    best, grid, people = today.result.best, today.grid, today.people
+    stats = village_stats(villages, best, grid, people)
+    spots = blank_spots(villages, best, grid, people, min_blank_km2)
+    return _Modelled(grid, today.result, stats, spots, today.inputs)
 
 
 MAX_REACH_KM = 50.0
@@ -370,12 +392,15 @@ def _grown(region: tuple[float, ...], metres: float) -> tuple[float, float, floa
 
 
 def _register(
-    session: Session, villages: gpd.GeoDataFrame, stats: pd.DataFrame, *, sample: bool
+    session: Session,
+    villages: gpd.GeoDataFrame,
+    stats: pd.DataFrame,
+    census: pd.DataFrame,
+    *,
+    sample: bool,
 ) -> pd.DataFrame:
     """Stats, census and fibre reconciled into the register's rows (a frame by village)."""
-    from geo import queries  # noqa: PLC0415
-
-    census = queries.census(session).set_index("code")
+    census = census.set_index("code")
     fibre = _fibre_villages(session)
     rows = []
     for record in stats.to_dict("records"):
@@ -386,7 +411,7 @@ def _register(
             if answers is not None
             else None
         )
-        has_people = not math.isnan(record["population"] or math.nan) and record["population"] > 0
+        has_people = pd.notna(record["population"]) and record["population"] > 0
         if has_people:
             modelled = record["population_covered"] + record["population_uncovered"]
             shares = {
@@ -412,8 +437,7 @@ def _register(
                 "has_fibre": code in fibre,
             }
         )
-    frame = pd.DataFrame(rows)
-    return frame
+    return pd.DataFrame(rows)
 
 
 def _fibre_villages(session: Session) -> set[str]:
@@ -431,14 +455,14 @@ def _fibre_villages(session: Session) -> set[str]:
     return found
 
 
-def office_points(session: Session, villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def office_points(
+    session: Session, villages: gpd.GeoDataFrame, census: pd.DataFrame | None = None
+) -> gpd.GeoDataFrame:
     """Each village's office point, the best known.
 
     A village-office facility linked to the village, else the census's surveyed point, else
     the village's label point. Columns: code, office_source, geometry (EPSG:4326).
     """
-    from geo import queries  # noqa: PLC0415
-
     facilities = queries.assets(session, "facility")
     offices: dict[str, Any] = {}
     if not facilities.empty:
@@ -446,7 +470,7 @@ def office_points(session: Session, villages: gpd.GeoDataFrame) -> gpd.GeoDataFr
         chosen = facilities[types.isin(OFFICE_TYPES) & facilities["village_code"].notna()]
         for code, geom in zip(chosen["village_code"], chosen.geometry, strict=True):
             offices.setdefault(code, ("facility", geom))
-    census = queries.census(session)
+    census = queries.census(session) if census is None else census
     for code, lon, lat in zip(
         census["code"], census["office_lon"], census["office_lat"], strict=True
     ):
@@ -465,26 +489,26 @@ def office_points(session: Session, villages: gpd.GeoDataFrame) -> gpd.GeoDataFr
     )
 
 
-def _distances(session: Session, villages: gpd.GeoDataFrame, grid: Grid) -> pd.DataFrame:
+def _distances(
+    session: Session, villages: gpd.GeoDataFrame, crs: Any, census: pd.DataFrame
+) -> pd.DataFrame:
     """Metres from each village office to the nearest fibre node or route and on-air tower."""
-    from geo import queries  # noqa: PLC0415
-
-    offices = office_points(session, villages)
-    points = offices.geometry.to_crs(grid.crs).to_numpy()
+    offices = office_points(session, villages, census)
+    points = offices.geometry.to_crs(crs).to_numpy()
     out = pd.DataFrame({"code": offices["code"], "office_source": offices["office_source"]})
     fibre = [queries.assets(session, layer) for layer in ("fibre_node", "fibre_route")]
     fibre = [f[f["status"].fillna("") != "planned"] for f in fibre if not f.empty]
     towers = queries.assets(session, "tower")
     if not towers.empty:
         towers = towers[towers["status"].fillna("") != "planned"]
-    out["office_to_fibre_m"] = _nearest(points, [f.geometry for f in fibre], grid)
-    out["office_to_tower_m"] = _nearest(points, [towers.geometry] if not towers.empty else [], grid)
+    out["office_to_fibre_m"] = _nearest(points, [f.geometry for f in fibre], crs)
+    out["office_to_tower_m"] = _nearest(points, [towers.geometry] if not towers.empty else [], crs)
     return out
 
 
-def _nearest(points: np.ndarray, targets: list[gpd.GeoSeries], grid: Grid) -> np.ndarray:
+def _nearest(points: np.ndarray, targets: list[gpd.GeoSeries], crs: Any) -> np.ndarray:
     """Distance in metres from each point to the nearest target geometry; NaN without any."""
-    geoms = [g for series in targets for g in series.to_crs(grid.crs).to_numpy()]
+    geoms = [g for series in targets for g in series.to_crs(crs).to_numpy()]
     if not geoms:
         return np.full(len(points), np.nan)
     tree = shapely.STRtree(geoms)
@@ -543,9 +567,6 @@ def _store(session: Session, run_id: int, register: pd.DataFrame, spots: gpd.Geo
                 )
             ],
         )
-
-
-TECHNOLOGIES = tuple(TECHNOLOGY_CODES)
 
 
 def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -66,6 +66,7 @@ from geoalchemy2 import Geometry
 from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
 
 from geo.errors import ConfigurationError
+from geo.native import load_native_libraries
 from geo.store.models import SRID, Base, utcnow
 
 WKB_PARAM = "_wkb"
@@ -336,11 +337,11 @@ class GeoPackage(Backend):
         pysqlite3, because the interpreter's own ``sqlite3`` may not load extensions. Refuses
         a URL without a file, or one whose folder does not exist.
         """
-        # GDAL (pyogrio) must be loaded before SpatiaLite and the system SQLite it links: the
-        # other way round, the next GeoPackage read through pyogrio or geopandas crashes.
+        # The wheels' own GDAL, PROJ and GEOS (pyogrio, rasterio, pyproj, exactextract...) must
+        # be loaded before SpatiaLite makes the system's global: see geo.native.
         import pysqlite3.dbapi2 as pysqlite3  # noqa: PLC0415 - only this backend needs it
 
-        import pyogrio  # noqa: F401, PLC0415
+        load_native_libraries()
 
         if not url.database:
             raise ConfigurationError("a GeoPackage URL needs a file: gpkg:///petadesa.gpkg")

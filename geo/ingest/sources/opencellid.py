@@ -24,6 +24,7 @@ import geopandas as gpd
 import shapely
 
 from geo.errors import ImportRejected, UnreadableFile
+from geo.geometry import utm_epsg
 from geo.ingest.readers import check_size
 from geo.ingest.report import ImportReport, Progress, Severity
 from geo.settings import ImportSettings
@@ -144,9 +145,8 @@ def _typed_cells(table: pd.DataFrame, report: ImportReport) -> pd.DataFrame:
 def _sites(cells: pd.DataFrame, radius: float) -> gpd.GeoDataFrame:
     """Cells within ``radius`` metres of one another (transitively) as one tower site each."""
     points = gpd.GeoSeries(gpd.points_from_xy(cells["lon"], cells["lat"]), crs="EPSG:4326")
-    lon, lat = float(cells["lon"].mean()), float(cells["lat"].mean())
-    zone = int((lon + 180) // 6) + 1
-    metric = points.to_crs((32700 if lat < 0 else 32600) + zone).to_numpy()
+    metric = points.to_crs(utm_epsg(float(cells["lon"].mean()), float(cells["lat"].mean())))
+    metric = metric.to_numpy()
     left, right = shapely.STRtree(metric).query(metric, predicate="dwithin", distance=radius)
     parent = np.arange(len(metric))
 
