@@ -49,6 +49,11 @@ census_app = typer.Typer(
     help="Village census (BPS PODES): signal, mobile internet, BTS, flagship product.",
 )
 app.add_typer(census_app, name="census")
+speedtests_app = typer.Typer(
+    no_args_is_help=True,
+    help="Speed tests: Ookla's open tiles and measured tests, and what they say per village.",
+)
+app.add_typer(speedtests_app, name="speedtests")
 coverage_app = typer.Typer(
     no_args_is_help=True,
     help="Coverage and blank spots: modelled signal and the per-village connectivity register.",
@@ -337,7 +342,8 @@ def assets_import(
         str,
         typer.Argument(
             metavar="LAYER",
-            help="tower, fibre_route, fibre_node, hotspot, destination, product_site or facility.",
+            help="tower, fibre_route, fibre_node, hotspot, destination, product_site, facility; "
+            "the measurement layers speed_tile, speed_test.",
         ),
     ],
     path: Annotated[
@@ -432,14 +438,14 @@ def assets_import_opencellid(
 
 @assets_app.command("layers")
 def assets_layers() -> None:
-    """List the asset layers and the columns a file can fill."""
+    """List the asset layers (and the measurement layers) and the columns a file can fill."""
     from rich.table import Table  # noqa: PLC0415
 
     from geo.ingest.assets import layer_columns  # noqa: PLC0415
-    from geo.store.models import ASSET_LAYERS  # noqa: PLC0415
+    from geo.store.models import LINKED_LAYERS  # noqa: PLC0415
 
     table = Table("layer", "title", "geometry", "columns")
-    for name, info in ASSET_LAYERS.items():
+    for name, info in LINKED_LAYERS.items():
         table.add_row(
             name,
             f"{info.title} / {info.title_id}",
@@ -556,6 +562,153 @@ def census_show(
         )
     console.print(table)
     console.print(f"{len(records):,} villages")
+
+
+@speedtests_app.command("import-ookla")
+@handle_errors
+def speedtests_import_ookla(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Ookla open-data tiles: 2024-07-01_performance_mobile_tiles.parquet (or .zip)."
+        ),
+    ],
+    period: Annotated[
+        str | None,
+        typer.Option(help="The quarter's first day, YYYY-MM-DD (default: from the file name)."),
+    ] = None,
+    network: Annotated[
+        str | None, typer.Option(help="mobile or fixed (default: from the file name).")
+    ] = None,
+    regency: Annotated[
+        str | None, typer.Option(help="Only tiles over this regency (default: every village).")
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid tiles, report the refused.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import Ookla's open speed-test tiles over the registry's villages.
+
+    Only the tiles over the villages' extent are read (a quarter's world file holds millions;
+    Parquet is read by quadkey range). Each quarter and network is kept beside the others;
+    importing a file again changes nothing. Each tile is linked to the village holding most of
+    it. Data: Speedtest by Ookla Open Data, CC BY-NC-SA 4.0.
+    """
+    import datetime as dt  # noqa: PLC0415
+
+    from geo import queries  # noqa: PLC0415
+    from geo.ingest.sources.ookla import import_ookla_tiles  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    try:
+        start = dt.date.fromisoformat(period) if period else None
+    except ValueError:
+        raise typer.BadParameter(
+            f"{period!r} is not a date YYYY-MM-DD", param_hint="--period"
+        ) from None
+    engine = current().engine()
+    with transaction(engine) as session:
+        villages = queries.villages(session, regency=regency)
+    bbox = tuple(float(v) for v in villages.total_bounds) if len(villages) else None
+    if bbox is None:
+        err_console.print("no village in the registry: reading the tiles over all of Indonesia")
+    with console.status(f"importing {path.name}...") as status:
+        rows, report = import_ookla_tiles(
+            engine,
+            path,
+            bbox=bbox,
+            period=start,
+            network=network,
+            skip_invalid=skip_invalid,
+            progress=_status_step(status, path.name),
+        )
+    if as_json:
+        print_json({"rows": rows.to_dict(), "tiles": report.to_dict()})
+        return
+    print_report(rows, title=f"rows {path.name}")
+    print_report(report, title="speed-test tiles")
+
+
+@speedtests_app.command("import")
+@handle_errors
+def speedtests_import(
+    path: Annotated[
+        Path, typer.Argument(help="Tests at points: CSV (lat/lon), GeoJSON, GeoPackage...")
+    ],
+    map_fields: Annotated[
+        list[str] | None, typer.Option("--map", help="LAYER_COLUMN=FILE_COLUMN, repeatable.")
+    ] = None,
+    lat_field: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
+    lon_field: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of a file that names none.")] = None,
+    source: Annotated[str | None, typer.Option(help="Provenance (default file:<name>).")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid tests, report the refused.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Import speed tests or signal readings at points (a field survey, an app's export).
+
+    Columns: measured_on, network (mobile/fixed), technology (2G-5G), operator,
+    download_kbps, upload_kbps, latency_ms, signal_dbm; also read as avg_d_kbps, rsrp,
+    radio, date... Speeds in Mbit/s must be given in kbit/s.
+    """
+    from geo.ingest.assets import import_assets  # noqa: PLC0415
+
+    with console.status(f"importing speed tests from {path.name}...") as status:
+        report = import_assets(
+            current().engine(),
+            "speed_test",
+            path,
+            field_map=_parse_pairs(map_fields, "--map"),
+            lat_field=lat_field,
+            lon_field=lon_field,
+            assume_crs=crs,
+            source_name=source,
+            skip_invalid=skip_invalid,
+            progress=_status_step(status, path.name),
+        )
+    print_json(report.to_dict()) if as_json else print_report(report, title=f"tests {path.name}")
+
+
+@speedtests_app.command("show")
+@handle_errors
+def speedtests_show(
+    regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
+    district: Annotated[str | None, typer.Option(help="Only this district.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What the mobile speed tests of the newest year say per village.
+
+    The measured class is the best technology at least half of the tests reach, each test
+    classed by its technology or its download speed (>= 5 Mbit/s 4G, >= 0.5 Mbit/s 3G).
+    """
+    from geo import queries  # noqa: PLC0415
+    from geo.coverage.measured import village_measurements  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        tests = queries.speed_measurements(session, regency=regency, district=district)
+    frame = village_measurements(tests).drop(columns="measured_code")
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("code", "class", "tests", "median download", "period")
+    for row in records:
+        speed = row["measured_download_kbps"]
+        table.add_row(
+            row["code"],
+            row["measured_class"],
+            f"{row['measured_tests']:,}",
+            "" if speed is None else f"{speed / 1000:,.1f} Mbit/s",
+            row["measured_period"] or "",
+        )
+    console.print(table)
+    console.print(f"{len(records):,} villages with tests")
 
 
 @coverage_app.command("sample-inputs")

@@ -22,8 +22,8 @@ With ``ids`` the assets are looked up one by one instead (a few new rows in a la
 GeoPackage through ``rtree_village_boundary``), unless they are many and a fair share of the
 layer: then the villages drive the join again and keep the selected rows, and ids naming every
 row of the layer link it whole (an importer's first load). A layer with no rows in scope is
-skipped after one ``EXISTS``: every boundary import relinks all seven layers, and most are
-often empty.
+skipped after one ``EXISTS``: every boundary import relinks all nine layers (seven of assets,
+two of measurements), and most are often empty.
 
 The winners go to a temporary table together with each asset's ``village_code`` as the join
 read it, so what changes is known without another pass over the layer; rows linked before and
@@ -91,7 +91,7 @@ import shapely
 
 from geo.perf import gc_paused
 from geo.store.backend import backend_of
-from geo.store.models import ASSET_LAYERS, Asset, LayerInfo, Village, asset_layer, utcnow
+from geo.store.models import LINKED_LAYERS, Asset, LayerInfo, Village, asset_layer, utcnow
 
 MAX_LISTED = 1000
 """Default cap on the ``outside`` and ``mismatched`` entries listed per layer (counts are full)."""
@@ -239,7 +239,7 @@ def _resolve_layers(
     """
     if isinstance(layers, str):  # one name, not its letters
         layers = [layers]
-    names = list(layers) if layers is not None else list(ids or ASSET_LAYERS)
+    names = list(layers) if layers is not None else list(ids or LINKED_LAYERS)
     infos = {name: asset_layer(name) for name in [*names, *(ids or {})]}
     return [infos[name] for name in dict.fromkeys(names)]
 

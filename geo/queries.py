@@ -41,6 +41,8 @@ from geo.store.models import (
     District,
     Province,
     Regency,
+    SpeedTest,
+    SpeedTile,
     Village,
     VillageCensus,
     VillageConnectivity,
@@ -228,6 +230,60 @@ def coverage_runs(session: Session) -> pd.DataFrame:
     """
     table = CoverageRun.__table__
     return _plain_frame(session, select(table).order_by(table.c.id.desc()))
+
+
+MEASUREMENT_COLUMNS = ["village_code", "kind", "taken_on", "technology", "download_kbps"]
+MEASUREMENT_COLUMNS += ["tests", "source"]
+
+
+def speed_measurements(
+    session: Session, *, regency: str | None = None, district: str | None = None
+) -> pd.DataFrame:
+    """The mobile speed tests linked to the current villages: tiles and single tests.
+
+    One row per tile (``kind`` ``tile``: ``taken_on`` its quarter's first day, ``tests`` its
+    number of tests, ``download_kbps`` their average) or test (``kind`` ``test``, one test,
+    its ``technology`` when known). Tests over fixed lines are left out; so are single
+    readings with neither a speed nor a technology. Columns: :data:`MEASUREMENT_COLUMNS`,
+    ordered by village code.
+    """
+    areas = _village_filters(regency, district)
+    tiles = (
+        select(
+            SpeedTile.village_code,
+            SpeedTile.period_start.label("taken_on"),
+            SpeedTile.avg_d_kbps.label("download_kbps"),
+            SpeedTile.tests,
+            SpeedTile.source,
+        )
+        .join(Village, Village.code == SpeedTile.village_code)
+        .where(Village.in_force(), SpeedTile.network == "mobile", *areas)
+    )
+    tests = (
+        select(
+            SpeedTest.village_code,
+            SpeedTest.measured_on.label("taken_on"),
+            SpeedTest.technology,
+            SpeedTest.download_kbps,
+            SpeedTest.source,
+        )
+        .join(Village, Village.code == SpeedTest.village_code)
+        .where(
+            Village.in_force(),
+            (SpeedTest.network.is_(None)) | (SpeedTest.network == "mobile"),
+            SpeedTest.download_kbps.is_not(None) | SpeedTest.technology.is_not(None),
+            *areas,
+        )
+    )
+    frames = [
+        _plain_frame(session, tiles).assign(kind="tile", technology=None),
+        _plain_frame(session, tests).assign(kind="test", tests=1),
+    ]
+    frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+    frame = frame.reindex(columns=MEASUREMENT_COLUMNS)
+    frame["tests"] = frame["tests"].astype("int64")
+    frame["download_kbps"] = frame["download_kbps"].astype("float64")
+    return frame.sort_values("village_code", kind="stable").reset_index(drop=True)
 
 
 def connectivity(

@@ -53,6 +53,7 @@ from geo.coverage.grid import (
     region_grid,
     warp_to_grid,
 )
+from geo.coverage.measured import reach_class, village_measurements
 from geo.coverage.model import (
     OUTSIDE,
     TECHNOLOGY_CODES,
@@ -81,18 +82,16 @@ from geo.store.models import (
     FibreRoute,
     Tower,
     VillageConnectivity,
+    utcnow,
 )
 
 CLASSES = ("fibre", "4G", "3G only", "2G only", "blank spot", "unknown")
 """Connectivity classes, best first."""
-MAJORITY = 0.5
-"""Share of a village's people (or area) a technology must reach to be its model class."""
 METHOD = "line of sight (GDAL viewshed) within a range per technology"
 OFFICE_TYPES = frozenset(
     {"village_office", "kantor kepala desa", "kantor lurah", "kantor desa", "balai desa"}
 )
 """``facility_type`` values of a village office (the real files write them in Indonesian)."""
-_MOBILE_CLASS = {4: "4G", 3: "4G", 2: "3G only", 1: "2G only"}
 _CENSUS_CLASS = {"4G": "4G", "3G": "3G only", "2G": "2G only", "none": "blank spot"}
 
 
@@ -124,38 +123,50 @@ def census_class(signal_strength: Any, mobile_internet: Any) -> str | None:
 def model_class(shares: dict[int, float]) -> str | None:
     """The model's class from the shares per best technology code (of people, or of area).
 
-    The best technology whose reach (it or better) covers at least :data:`MAJORITY`, else
-    ``blank spot``; ``None`` when the village is not on the DEM (no shares).
+    The best technology whose reach (it or better) covers at least
+    :data:`~geo.coverage.measured.MAJORITY`, else ``blank spot``; ``None`` when the village
+    is not on the DEM (no shares).
     """
     if not shares or any(math.isnan(v) for v in shares.values()):
         return None
-    reach = 0.0
-    for code in sorted(TECHNOLOGY_CODES.values(), reverse=True):
-        reach += shares.get(code, 0.0)
-        if reach >= MAJORITY - 1e-9:
-            return _MOBILE_CLASS[code]
-    return "blank spot"
+    return reach_class(shares)
 
 
 def reconcile(
-    census: str | None, model: str | None, has_fibre: bool, *, sample: bool, survey: str | None
+    census: str | None,
+    model: str | None,
+    has_fibre: bool,
+    *,
+    sample: bool,
+    survey: str | None,
+    measured: str | None = None,
 ) -> dict[str, Any]:
     """Class, source, confidence and disagreement of one village (the module's rules)."""
+    said = [("census", census), ("measurements", measured), ("model", model)]
+    present = [(name, cls) for name, cls in said if cls]
     disagreement = None
-    if census and model and census != model:
-        disagreement = f"census ({survey or 'survey'}) says {census}; the model says {model}"
-    model_confidence = "low" if sample else "medium"
+    if len({cls for _, cls in present}) > 1:
+        disagreement = "; ".join(_says(name, cls, survey) for name, cls in present)
     if has_fibre:
         return _decided("fibre", "fibre network", "high", disagreement)
-    if census and model:
-        if census == model:  # a model on sample inputs adds little to the census
-            return _decided(census, "census+model", "medium" if sample else "high", None)
-        return _decided(census, "census", "low", disagreement)
-    if census:
-        return _decided(census, "census", "medium", None)
-    if model:
-        return _decided(model, "model", model_confidence, None)
-    return _decided("unknown", "none", "none", None)
+    if not present:
+        return _decided("unknown", "none", "none", None)
+    first, cls = present[0]  # census, else measurements, else the model
+    if disagreement:
+        return _decided(cls, first, "low", disagreement)
+    agreeing = [name for name, _ in present]
+    # a model on sample inputs adds little: it never makes a class high, nor alone medium
+    weighty = [name for name in agreeing if not (name == "model" and sample)]
+    confidence = "high" if len(weighty) >= 2 else "medium" if weighty else "low"
+    return _decided(cls, "+".join(agreeing), confidence, None)
+
+
+def _says(source: str, cls: str, survey: str | None) -> str:
+    if source == "census":
+        return f"census ({survey or 'survey'}) says {cls}"
+    if source == "measurements":
+        return f"speed tests say {cls}"
+    return f"the model says {cls}"
 
 
 def _decided(cls: str, source: str, confidence: str, disagreement: str | None) -> dict[str, Any]:
@@ -236,12 +247,14 @@ def _run(
             else:
                 stats, spots, inputs = _unmodelled(villages), no_blank_spots(), []
             sample = any(r["sample"] for r in inputs)
-            step("reconciling with the census and the fibre network")
+            step("reconciling with the census, speed tests and the fibre network")
             census = queries.census(session)
-            register = _register(session, villages, stats, census, sample=sample)
+            measured = village_measurements(queries.speed_measurements(session, regency=regency))
+            register = _register(session, villages, stats, census, measured, sample=sample)
             distances = _distances(session, villages, region_crs(region), census)
             register = register.merge(distances, on="code", how="left")
             register.insert(1, "name", villages["name"].to_numpy())
+            register["provenance"] = _provenance(register, census, inputs, sample=sample)
             run = CoverageRun(
                 scope=regency or "all",
                 method=METHOD if modelled else "census and fibre network (no DEM)",
@@ -396,11 +409,13 @@ def _register(
     villages: gpd.GeoDataFrame,
     stats: pd.DataFrame,
     census: pd.DataFrame,
+    measured: pd.DataFrame,
     *,
     sample: bool,
 ) -> pd.DataFrame:
-    """Stats, census and fibre reconciled into the register's rows (a frame by village)."""
+    """Stats, census, speed tests and fibre reconciled into the register's rows (by village)."""
     census = census.set_index("code")
+    measured = measured.set_index("code")
     fibre = _fibre_villages(session)
     rows = []
     for record in stats.to_dict("records"):
@@ -411,6 +426,8 @@ def _register(
             if answers is not None
             else None
         )
+        tests = measured.loc[code] if code in measured.index else None
+        measured_cls = tests["measured_class"] if tests is not None else None
         has_people = pd.notna(record["population"]) and record["population"] > 0
         if has_people:
             modelled = record["population_covered"] + record["population_uncovered"]
@@ -427,6 +444,7 @@ def _register(
             code in fibre,
             sample=sample,
             survey=None if answers is None else answers["survey"],
+            measured=measured_cls,
         )
         rows.append(
             {
@@ -434,10 +452,96 @@ def _register(
                 **decided,
                 "census_class": census_cls,
                 "model_class": model_cls,
+                "measured_class": measured_cls,
+                **{
+                    column: None if tests is None else tests[column]
+                    for column in ("measured_tests", "measured_download_kbps", "measured_period")
+                },
+                "measured_sources": None if tests is None else tests["measured_sources"],
                 "has_fibre": code in fibre,
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame["measured_tests"] = frame["measured_tests"].astype("Int64")
+    return frame
+
+
+def _provenance(
+    register: pd.DataFrame, census: pd.DataFrame, inputs: list[dict[str, Any]], *, sample: bool
+) -> list[str]:
+    """Per village, each field's source, method, date and confidence, as JSON.
+
+    The census fields carry the survey and its file; the measured ones the tests' sources and
+    dates; the modelled shares and populations the rasters (by file name and digest) and the
+    run's date; the distances where the office point came from.
+    """
+    today = utcnow().date().isoformat()
+    census = census.set_index("code")
+    rasters = {r["kind"]: r for r in inputs}
+    model_confidence = "low" if sample else "medium"
+    dem_source = _raster_source(rasters.get("dem"))
+    pop_source = _raster_source(rasters.get("population"))
+    out = []
+    for row in register.to_dict("records"):
+        code = row["code"]
+        fields: dict[str, dict[str, Any]] = {
+            "connectivity_class": {
+                "source": row["class_source"],
+                "method": "reconciled by the rules of geo.coverage.register",
+                "date": today,
+                "confidence": row["confidence"],
+            }
+        }
+        if isinstance(row["census_class"], str) and code in census.index:
+            answers = census.loc[code]
+            fields["census_class"] = {
+                "source": f"{answers['survey']} ({answers['source']})",
+                "method": "survey: reported by the village",
+                "date": None if pd.isna(answers["survey_year"]) else str(answers["survey_year"]),
+                "confidence": "medium",
+            }
+        if isinstance(row["measured_class"], str):
+            fields["measured_class"] = {
+                "source": "; ".join(row["measured_sources"]),
+                "method": (
+                    f"{row['measured_tests']:,} speed tests, class by technology or download "
+                    "speed, the best reached by half of them (geo.coverage.measured)"
+                ),
+                "date": row["measured_period"],
+                "confidence": "medium",
+            }
+        if isinstance(row["model_class"], str):
+            modelled = {
+                "source": dem_source,
+                "method": METHOD,
+                "date": today,
+                "confidence": model_confidence,
+            }
+            for name in ("model_class", "covered_area_share", *SHARE_COLUMNS.values()):
+                fields[name] = modelled
+            if pd.notna(row["population"]):
+                people = {**modelled, "source": f"{dem_source}; people: {pop_source}"}
+                people["method"] = METHOD + "; people summed by exactextract (partial pixels)"
+                for name in ("population", "population_uncovered", *PEOPLE_COLUMNS.values()):
+                    fields[name] = people
+        distance = {
+            "source": f"office: {row['office_source']}; the registry's fibre and towers on air",
+            "method": "straight-line distance in metres, in the region's UTM zone",
+            "date": today,
+            "confidence": "high" if row["office_source"] == "facility" else "medium",
+        }
+        fields["office_to_fibre_m"] = fields["office_to_tower_m"] = distance
+        out.append(json.dumps(fields, sort_keys=True))
+    return out
+
+
+def _raster_source(record: dict[str, Any] | None) -> str | None:
+    """A raster named by file and the start of its SHA-256 digest, marked when a sample."""
+    if record is None:
+        return None
+    name = Path(record["path"]).name
+    label = f"{name} ({record['digest'][:19]})"  # sha256: and 12 hex digits
+    return f"SAMPLE {label}" if record.get("sample") else label
 
 
 def _fibre_villages(session: Session) -> set[str]:
@@ -573,7 +677,8 @@ def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Register rows (:func:`geo.queries.connectivity`) as plain dicts for JSON.
 
     The per-technology columns are gathered into ``covered_area_share_by_technology`` and
-    ``population_by_technology`` (``{"2G": ..., "5G": ...}``); missing values are ``None``.
+    ``population_by_technology`` (``{"2G": ..., "5G": ...}``), ``provenance`` is an object;
+    missing values are ``None``.
     """
     out = []
     clean = frame.astype(object).where(frame.notna(), None)
@@ -582,6 +687,8 @@ def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         people = {t: row.pop(PEOPLE_COLUMNS[c]) for t, c in TECHNOLOGY_CODES.items()}
         row["covered_area_share_by_technology"] = shares
         row["population_by_technology"] = people
+        if isinstance(row.get("provenance"), str):
+            row["provenance"] = json.loads(row["provenance"])
         out.append(row)
     return out
 
@@ -591,6 +698,7 @@ COMPARED = {
     "class_source": None,
     "confidence": None,
     "disagreement": None,
+    "measured_class": None,
     "has_fibre": None,
     "covered_area_share": 0.005,
     "population": 1.0,

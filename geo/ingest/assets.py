@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Date, Engine, Float, exists, func, select
+from sqlalchemy import Date, Engine, Float, Integer, exists, func, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -70,6 +70,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "certifications": ("sertifikasi", "sertifikat"),
     "facility_type": ("jenis_fasilitas", "remark", "tipe"),
     "internet_status": ("internet", "status_internet"),
+    "measured_on": ("date", "tanggal", "test_date", "timestamp", "measured_at"),
+    "download_kbps": ("avg_d_kbps", "dl_kbps", "download_speed_kbps"),
+    "upload_kbps": ("avg_u_kbps", "ul_kbps", "upload_speed_kbps"),
+    "latency_ms": ("avg_lat_ms", "ping_ms", "latency"),
+    "signal_dbm": ("rsrp", "rsrp_dbm", "rscp", "rssi", "rssi_dbm", "signal"),
+    "technology": ("radio", "network_technology", "teknologi"),
 }
 TECHNOLOGIES = ("2G", "3G", "4G", "5G")
 TOWER_STATUS = ("planned", "on-air")
@@ -82,7 +88,22 @@ RANGES = {
     "frequency_mhz": (300.0, 100_000.0),
     "bandwidth_mbps": (0.0, 100_000.0),
     "ticket_price_idr": (0.0, 1e9),
+    "avg_d_kbps": (0.0, 1e7),
+    "avg_u_kbps": (0.0, 1e7),
+    "avg_lat_ms": (0.0, 600_000.0),
+    "download_kbps": (0.0, 1e7),
+    "upload_kbps": (0.0, 1e7),
+    "latency_ms": (0.0, 600_000.0),
+    "signal_dbm": (-160.0, -20.0),
+    "tests": (1, 1e9),
+    "devices": (1, 1e9),
 }
+NETWORKS = ("mobile", "fixed")
+"""What a speed test ran over: a mobile network, or a fixed line (Wi-Fi, cable, fibre)."""
+
+
+_KINDS = ((Float, "float"), (Integer, "int"), (Date, "date"))
+"""Column kinds by SQL type (``Double`` is a ``Float``); any other column is text."""
 
 
 @dataclass
@@ -91,7 +112,7 @@ class _Column:
 
     name: str
     source: str | None
-    kind: str  # text, float, date
+    kind: str  # text, float, int, date
 
 
 def layer_columns(layer: str) -> list[str]:
@@ -121,21 +142,21 @@ def _match_columns(layer: str, columns: list[str], field_map: dict[str, str]) ->
         if source is not None:
             taken.add(source)
         col_type = model.__table__.columns[name].type
-        kind = "text"
-        if isinstance(col_type, Float | Date):
-            kind = "float" if isinstance(col_type, Float) else "date"
+        kind = next((k for t, k in _KINDS if isinstance(col_type, t)), "text")
         out.append(_Column(name, source, kind))
     return out
 
 
 def _coerce(column: _Column, value: Any) -> Any:
     """Typed value, or raise ValueError with a reason that names what was wrong."""
-    if column.kind == "float":
+    if column.kind in ("float", "int"):
         number = float(str(value).replace(",", ".")) if isinstance(value, str) else float(value)
+        if column.kind == "int" and not number.is_integer():
+            raise ValueError(f"{number:g} is not a whole number")
         low, high = RANGES.get(column.name, (-np.inf, np.inf))
         if not low <= number <= high:
             raise ValueError(f"{number:g} is outside {low:g}..{high:g}")
-        return number
+        return int(number) if column.kind == "int" else number
     if column.kind == "date":
         if isinstance(value, dt.datetime | pd.Timestamp):
             return value.date()
@@ -147,7 +168,22 @@ def _coerce(column: _Column, value: Any) -> Any:
         return normalize_code(text)
     if column.name == "technologies":
         return _technologies(text)
+    if column.name in ("technology", "network"):
+        return _measurement_text(column.name, text)
     return text
+
+
+def _measurement_text(name: str, text: str) -> str:
+    """A speed test's ``technology`` (one of them) or ``network``; else ValueError."""
+    if name == "technology":
+        found = _technologies(text)
+        if "," in found:
+            raise ValueError(f"one technology per test, not {found}")
+        return found
+    value = text.lower()
+    if value not in NETWORKS:
+        raise ValueError(f"network {text!r} is not one of {', '.join(NETWORKS)}")
+    return value
 
 
 def _technologies(text: str) -> str:
@@ -401,7 +437,9 @@ class _FeatureIds:
         return str(self.values[i])
 
 
-_SPECIAL_TEXT = ("claimed_village_code", "technologies", "status")
+_TYPED_TEXT = ("claimed_village_code", "technologies", "technology", "network")
+"""Text columns whose values are checked and normalised (:func:`_coerce`)."""
+_SPECIAL_TEXT = (*_TYPED_TEXT, "status")
 
 
 def _plain_text(column: _Column, raw: pd.Series, default: str | None) -> list[Any] | None:
@@ -432,7 +470,7 @@ def _typed_value(column: _Column, value: Any, layer: str) -> Any:
     """
     if column.name == "status" and layer == "tower":
         return _tower_status(str(value))
-    if column.kind == "text" and column.name not in ("claimed_village_code", "technologies"):
+    if column.kind == "text" and column.name not in _TYPED_TEXT:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         return str(value).strip()

@@ -308,6 +308,50 @@ class Facility(Asset, Base):
     internet_status: Mapped[str | None] = mapped_column(Text)
 
 
+class SpeedTile(Asset, Base):
+    """A speed-test tile: the tests one network type had in one tile in one period.
+
+    The schema of Ookla's open data (*Speedtest by Ookla Global Fixed and Mobile Network
+    Performance Maps*): a Web Mercator tile at zoom 16 (``quadkey``, about 610 m across at the
+    equator), the average download and upload speed in kbit/s and latency in ms of the tests
+    in it, how many tests and devices; one file per quarter (``period_start``) and ``network``
+    (``mobile`` or ``fixed``). The upsert key is the source (the file's quarter and network)
+    and the quadkey, so quarters are kept side by side. A tile is linked to the village holding
+    most of its area. Its square is stored as a one-part MultiPolygon, as every area here.
+    """
+
+    __tablename__ = "speed_tile"
+    geometry_type = "MULTIPOLYGON"
+    quadkey: Mapped[str | None] = mapped_column(Text)
+    network: Mapped[str | None] = mapped_column(Text)
+    """``mobile`` (tests over a mobile network) or ``fixed`` (Wi-Fi or cable)."""
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    """First day of the quarter the tests were taken in."""
+    avg_d_kbps: Mapped[float | None] = mapped_column(Double)
+    avg_u_kbps: Mapped[float | None] = mapped_column(Double)
+    avg_lat_ms: Mapped[float | None] = mapped_column(Double)
+    tests: Mapped[int | None] = mapped_column(Integer)
+    devices: Mapped[int | None] = mapped_column(Integer)
+
+
+class SpeedTest(Asset, Base):
+    """One measured speed test or signal reading at a point (a field survey, an app's export).
+
+    ``technology`` is the radio the device was on (``2G``...``5G``), when the export says;
+    speeds in kbit/s, latency in ms, ``signal_dbm`` the received signal (RSRP on 4G).
+    """
+
+    __tablename__ = "speed_test"
+    measured_on: Mapped[dt.date | None] = mapped_column(Date)
+    network: Mapped[str | None] = mapped_column(Text)
+    technology: Mapped[str | None] = mapped_column(Text)
+    operator: Mapped[str | None] = mapped_column(Text)
+    download_kbps: Mapped[float | None] = mapped_column(Double)
+    upload_kbps: Mapped[float | None] = mapped_column(Double)
+    latency_ms: Mapped[float | None] = mapped_column(Double)
+    signal_dbm: Mapped[float | None] = mapped_column(Double)
+
+
 class VillageCensus(Tracked, Base):
     """One village's answers to a village census: BPS PODES, or a survey with its fields.
 
@@ -395,6 +439,13 @@ class VillageConnectivity(Base):
     disagreement: Mapped[str | None] = mapped_column(Text)
     census_class: Mapped[str | None] = mapped_column(Text)
     model_class: Mapped[str | None] = mapped_column(Text)
+    measured_class: Mapped[str | None] = mapped_column(Text)
+    """The class the village's speed tests give (:func:`geo.coverage.register.measured_class`)."""
+    measured_tests: Mapped[int | None] = mapped_column(Integer)
+    measured_download_kbps: Mapped[float | None] = mapped_column(Double)
+    """Median download speed of the village's tests, each tile weighted by its tests."""
+    measured_period: Mapped[str | None] = mapped_column(Text)
+    """The dates the tests read were taken: ``2024-07-01..2024-09-30``."""
     has_fibre: Mapped[bool] = mapped_column(Boolean, default=False)
     covered_area_share: Mapped[float | None] = mapped_column(Double)
     area_share_2g: Mapped[float | None] = mapped_column(Double)
@@ -411,6 +462,8 @@ class VillageConnectivity(Base):
     """Where the village office point came from: ``facility``, ``census`` or ``label point``."""
     office_to_fibre_m: Mapped[float | None] = mapped_column(Double)
     office_to_tower_m: Mapped[float | None] = mapped_column(Double)
+    provenance: Mapped[str | None] = mapped_column(Text)
+    """Per field, where its value came from, by what method, when and how sure (JSON)."""
 
     __table_args__ = (UniqueConstraint("run_id", "village_code"),)
 
@@ -455,13 +508,28 @@ ASSET_LAYERS: dict[str, LayerInfo] = {
 }
 
 
+MEASUREMENT_LAYERS: dict[str, LayerInfo] = {
+    info.name: info
+    for info in (
+        LayerInfo("speed_tile", SpeedTile, "Speed-test tiles", "Petak uji kecepatan"),
+        LayerInfo("speed_test", SpeedTest, "Speed tests and signal readings", "Uji kecepatan"),
+    )
+}
+"""Layers of measurements: imported, validated and linked to villages as assets are, but
+evidence the coverage register reads rather than things a village owns (they are not drawn on
+the registry map or counted with the assets)."""
+
+LINKED_LAYERS: dict[str, LayerInfo] = {**ASSET_LAYERS, **MEASUREMENT_LAYERS}
+"""Every layer linked to villages: the asset layers, then the measurement layers."""
+
+
 def asset_layer(name: str) -> LayerInfo:
-    """Look up an asset layer by name; raise :class:`~geo.errors.UnknownLayer` if none."""
+    """Look up a linked layer (asset or measurement) by name; :class:`~geo.errors.UnknownLayer`."""
     try:
-        return ASSET_LAYERS[name]
+        return LINKED_LAYERS[name]
     except KeyError:
-        known = ", ".join(ASSET_LAYERS)
-        raise UnknownLayer(f"unknown layer {name!r}; asset layers: {known}") from None
+        known = ", ".join(LINKED_LAYERS)
+        raise UnknownLayer(f"unknown layer {name!r}; layers: {known}") from None
 
 
 # Current-version lookups by code are the hot path of every join.

@@ -14,7 +14,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.codes import kind_of, level_of, parent_of
 from geo.store.backend import backend_of
-from geo.store.models import AREA_MODELS, ASSET_LAYERS, AdminArea, Asset, utcnow
+from geo.store.models import AREA_MODELS, LINKED_LAYERS, AdminArea, Asset, utcnow
 
 LON0, LAT0 = 112.0, -8.0
 """South-west corner of the test grid (near Kab. Malang, so coordinates look real)."""
@@ -97,7 +97,7 @@ def add_asset(
     **columns: Any,
 ) -> Asset:
     """Insert one asset row; ``source_id`` is taken from the row count so that it is unique."""
-    model = ASSET_LAYERS[layer].model
+    model = LINKED_LAYERS[layer].model
     source_id = str(len(session.execute(select(model.id)).all()) + 1)
     row = dict(
         name=name or f"{layer} {source_id}",

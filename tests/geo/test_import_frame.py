@@ -97,7 +97,7 @@ def test_one_feature_with_swapped_coordinates_gets_the_files_diagnosis():
 
 
 def test_an_unknown_layer_is_refused_once_with_one_message():
-    with pytest.raises(UnknownLayer, match=r"^unknown layer 'bridge'; asset layers: tower, "):
+    with pytest.raises(UnknownLayer, match=r"^unknown layer 'bridge'; layers: tower, "):
         validate_asset("bridge", {"name": "x"}, Point(112.6, -8.1))
 
 

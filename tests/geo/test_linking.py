@@ -137,6 +137,8 @@ def test_claims_that_disagree_are_listed(session):
         "destination",
         "product_site",
         "facility",
+        "speed_tile",
+        "speed_test",
     }
     assert report.layers["hotspot"] == LayerCounts()
     as_json = json.loads(json.dumps(report.to_dict()))
@@ -360,8 +362,8 @@ def test_empty_layers_cost_one_query_each(session):
 
     report = link_assets(session)
 
-    assert report.layers == {name: LayerCounts() for name in linking.ASSET_LAYERS}
-    assert sum("EXISTS" in s for s in statements) == 7
+    assert report.layers == {name: LayerCounts() for name in linking.LINKED_LAYERS}
+    assert sum("EXISTS" in s for s in statements) == len(linking.LINKED_LAYERS) == 9
     assert not [s for s in statements if "ST_Intersects" in s or "TEMPORARY" in s]
 
 
@@ -511,7 +513,7 @@ def test_asset_tables_leave_room_for_updates_in_place(session):
     options = dict(
         session.execute(
             text("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(:names)"),
-            {"names": list(linking.ASSET_LAYERS)},
+            {"names": list(linking.LINKED_LAYERS)},
         ).all()
     )
-    assert options == {name: ["fillfactor=80"] for name in linking.ASSET_LAYERS}
+    assert options == {name: ["fillfactor=80"] for name in linking.LINKED_LAYERS}
