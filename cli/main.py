@@ -743,6 +743,36 @@ def coverage_sample_inputs(
     console.print(f"[yellow]SAMPLE[/yellow] population (not real people): {population}")
 
 
+SignalOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--signal",
+        metavar="TECH=FILE",
+        help="An operator's coverage or signal raster of one technology (2G-5G), repeatable.",
+    ),
+]
+SignalMinOption = Annotated[
+    float | None,
+    typer.Option(help="Weakest usable signal in dBm for every --signal raster in dBm."),
+]
+
+
+def _signals(pairs: list[str] | None, min_dbm: float | None) -> list[Any]:
+    """The ``--signal TECH=FILE`` options as :class:`~geo.coverage.signal.SignalInput`."""
+    from geo.coverage.signal import SignalInput  # noqa: PLC0415
+
+    out = []
+    for pair in pairs or []:  # one technology may come twice: two operators' 4G
+        technology, sep, path = pair.partition("=")
+        if not sep or not path.strip():
+            raise typer.BadParameter(f"{pair!r} is not TECH=FILE", param_hint="--signal")
+        try:
+            out.append(SignalInput(Path(path.strip()), technology.strip().upper(), min_dbm))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--signal") from None
+    return out
+
+
 @coverage_app.command("model")
 @handle_errors
 def coverage_model(
@@ -753,6 +783,8 @@ def coverage_model(
     population: Annotated[
         Path | None, typer.Option(help="Population grid GeoTIFF (people per cell), any CRS.")
     ] = None,
+    signal: SignalOption = None,
+    signal_min_dbm: SignalMinOption = None,
     regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
     include_planned: Annotated[
         bool, typer.Option(help="Model planned towers too (coverage once they are built).")
@@ -773,6 +805,10 @@ def coverage_model(
     class reconciled with the census and the fibre network, shares of area and people per
     technology, people without signal and distances from its office; blank-spot areas are
     kept too. The run is dated and keeps its parameters and input digests.
+
+    An operator's coverage raster (--signal 4G=FILE: a 0/1 mask, or signal in dBm counted
+    from 2G -100, 3G -105, 4G/5G -110 dBm or --signal-min-dbm) is merged in: each cell keeps
+    the better of the model and the operator.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn  # noqa: PLC0415
 
@@ -797,6 +833,7 @@ def coverage_model(
             current().engine(),
             dem=dem,
             population=population,
+            signals=_signals(signal, signal_min_dbm),
             regency=regency,
             params=ModelParameters(include_planned=include_planned),
             output_dir=output_dir,
@@ -1085,6 +1122,8 @@ def plan_towers_command(
     dem: Annotated[Path, typer.Option(help="DEM GeoTIFF (heights in metres), any CRS.")],
     population: Annotated[Path, typer.Option(help="Population grid GeoTIFF, any CRS.")],
     k: Annotated[int, typer.Option("-k", min=1, max=500, help="How many sites to choose.")] = 10,
+    signal: SignalOption = None,
+    signal_min_dbm: SignalMinOption = None,
     candidates: Annotated[
         Path | None, typer.Option(help="Candidate sites (points: GeoJSON, GeoPackage, CSV...).")
     ] = None,
@@ -1113,6 +1152,7 @@ def plan_towers_command(
             current().engine(),
             dem=dem,
             population=population,
+            signals=_signals(signal, signal_min_dbm),
             k=k,
             candidates=points,
             spacing_km=spacing_km,

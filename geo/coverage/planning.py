@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ from geo.coverage.model import (
     tower_coverage,
 )
 from geo.coverage.register import model_today, office_points
+from geo.coverage.signal import SignalInput
 from geo.errors import AreaNotFound
 from geo.ingest.report import Progress, quiet
 from geo.store.db import transaction
@@ -129,11 +131,13 @@ def plan_towers(
     technology: str = "4G",
     height_m: float | None = None,
     params: ModelParameters | None = None,
+    signals: Sequence[SignalInput] = (),
     progress: Progress | None = None,
 ) -> gpd.GeoDataFrame:
     """Where ``k`` new ``technology`` towers would cover the most people without signal.
 
-    Today's coverage is modelled from the registry's towers; ``candidates`` (points, any CRS;
+    Today's coverage is modelled from the registry's towers, with the operator rasters
+    ``signals`` merged in as a run merges them; ``candidates`` (points, any CRS;
     those off the DEM are left out) or a grid every ``spacing_km`` over the region's villages
     are the sites to choose from.
     Returns the chosen sites in order: rank, village_code, gain (people newly covered),
@@ -149,7 +153,9 @@ def plan_towers(
             raise AreaNotFound("no village to plan for: import boundaries first")
         region = tuple(float(v) for v in villages.total_bounds)
         step("modelling today's coverage")
-        today = model_today(session, region, dem, population, params, keep_heights=True)
+        today = model_today(
+            session, region, dem, population, params, keep_heights=True, signals=signals
+        )
     grid, heights, best, people = today.grid, today.heights, today.result.best, today.people
     weights = np.where(best == NO_SIGNAL, people, np.float32(0)).ravel()
     if candidates is not None:

@@ -31,6 +31,8 @@ SAMPLE_TAG = "PETADESA_SAMPLE"
 """GeoTIFF metadata item that marks a seeded sample raster (its value says what it stands for)."""
 DEM_RANGE_M = (-450.0, 9000.0)
 """Heights a DEM of Indonesia may hold (the deepest land pit to above Puncak Jaya)."""
+SIGNAL_DBM_RANGE = (-160.0, -20.0)
+"""Received signal a signal raster may hold, in dBm (RSRP, RSCP or RSSI)."""
 
 
 class RasterKind(StrEnum):
@@ -41,7 +43,7 @@ class RasterKind(StrEnum):
     POPULATION = "population"
     """People per cell (WorldPop 100 m, HRSL 30 m)."""
     SIGNAL = "signal"
-    """An operator's coverage or signal raster."""
+    """An operator's coverage (a 0/1 mask) or signal (dBm) raster of one technology."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Raster:
     """What a seeded sample raster stands for (its :data:`SAMPLE_TAG`); ``None`` for real data."""
     window: Window
     """The part of the raster over the region (what the analysis reads)."""
+    value_range: tuple[float, float] = (math.nan, math.nan)
+    """The lowest and highest value over the region (nodata left out)."""
 
     def provenance(self) -> dict[str, Any]:
         """What a run records of this input."""
@@ -100,7 +104,7 @@ def open_raster(
                 f"gdal_edit.py -a_srs EPSG:4326 {path.name} (or the CRS it was made in)"
             )
         window = _region_window(src, path, region)
-        _check_values(src, window, path, kind)
+        value_range = _check_values(src, window, path, kind)
         sample = src.tags().get(SAMPLE_TAG)
         return Raster(
             path=path.resolve(),
@@ -113,6 +117,7 @@ def open_raster(
             digest=file_digest(path),
             sample=sample,
             window=window,
+            value_range=value_range,
         )
 
 
@@ -144,8 +149,12 @@ def _region_window(src: Any, path: Path, region: tuple[float, float, float, floa
     return Window(col, row, width, height).intersection(Window(0, 0, src.width, src.height))
 
 
-def _check_values(src: Any, window: Window, path: Path, kind: RasterKind) -> None:
-    """Read the window block by block: refuse all-nodata, negative counts, impossible heights."""
+def _check_values(src: Any, window: Window, path: Path, kind: RasterKind) -> tuple[float, float]:
+    """Read the window block by block: refuse all-nodata, negative counts, impossible heights.
+
+    A signal raster is a coverage mask (0 and 1) or a received signal in dBm
+    (:data:`SIGNAL_DBM_RANGE`). Returns the lowest and highest value.
+    """
     valid, low, high = 0, np.inf, -np.inf
     step = 2048
     for row in range(int(window.row_off), int(window.row_off + window.height), step):
@@ -175,3 +184,11 @@ def _check_values(src: Any, window: Window, path: Path, kind: RasterKind) -> Non
             f"(a DEM of Indonesia stays within {DEM_RANGE_M[0]:g} to {DEM_RANGE_M[1]:g}); "
             "is its nodata value set?"
         )
+    in_dbm = SIGNAL_DBM_RANGE[0] <= low and high <= SIGNAL_DBM_RANGE[1]
+    if kind is RasterKind.SIGNAL and not (low >= 0 and high <= 1) and not in_dbm:
+        raise RasterRejected(
+            f"{path.name} is neither a coverage mask (0 and 1) nor a signal in dBm "
+            f"({SIGNAL_DBM_RANGE[0]:g} to {SIGNAL_DBM_RANGE[1]:g}): its values run from {low:g} "
+            f"to {high:g} over the region; is its nodata value set?"
+        )
+    return low, high

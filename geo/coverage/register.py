@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ from geo.coverage.model import (
     model_coverage,
 )
 from geo.coverage.rasters import RasterKind, open_raster
+from geo.coverage.signal import SignalInput, merge_signals
 from geo.coverage.zonal import (
     MIN_BLANK_SPOT_KM2,
     PEOPLE_COLUMNS,
@@ -71,7 +72,7 @@ from geo.coverage.zonal import (
     people_on_grid,
     village_stats,
 )
-from geo.errors import AreaNotFound
+from geo.errors import AreaNotFound, ConfigurationError
 from geo.ingest.report import Progress, quiet
 from geo.store.backend import WKB_PARAM, backend_of
 from geo.store.db import transaction
@@ -183,6 +184,7 @@ def run_coverage(
     *,
     dem: str | Path | None,
     population: str | Path | None = None,
+    signals: Sequence[SignalInput] = (),
     regency: str | None = None,
     params: ModelParameters | None = None,
     output_dir: str | Path = "petadesa-coverage",
@@ -193,31 +195,51 @@ def run_coverage(
     """Model coverage for the registry's towers and write a run of the register.
 
     ``dem`` (heights in metres) and ``population`` (people per cell) are the user's rasters in
-    any CRS; without a DEM nothing is modelled and the register comes from the census and the
-    fibre network alone. ``regency`` limits the run to one regency (default: every village).
+    any CRS; without a DEM nothing is modelled and the register comes from the census, the
+    speed tests and the fibre network alone. ``signals`` are operators' coverage or signal
+    rasters, merged into the modelled coverage (:mod:`geo.coverage.signal`; they need the
+    DEM's grid). ``regency`` limits the run to one regency (default: every village).
     The best-technology raster is written as a tiled, compressed GeoTIFF in ``output_dir``.
     Raises what :func:`~geo.coverage.rasters.open_raster` raises, and
     :class:`~geo.errors.AreaNotFound` when there is no village to analyse. Nothing is
     written when anything fails.
     """
-    step = progress or quiet
-    params = params or ModelParameters()
-    out, partial, summary = _run(
-        engine, dem, population, regency, params, output_dir, min_blank_km2, step, tower_progress
-    )
+    if signals and dem is None:
+        raise ConfigurationError("an operator raster is merged into the model: give a DEM too")
+    spec = _RunSpec(
+        dem, population, tuple(signals), regency, params or ModelParameters(), output_dir,
+        min_blank_km2,
+    )  # fmt: skip
+    out, partial, summary = _run(engine, spec, progress or quiet, tower_progress)
     if partial is not None:
         partial.replace(out)  # committed: the raster takes its name
     return summary
 
 
+def _method(spec: _RunSpec) -> str:
+    """What a run's model did: line of sight, and the operator rasters merged into it."""
+    if not spec.signals:
+        return METHOD
+    merged = ", ".join(f"{s.technology} {Path(s.path).name}" for s in spec.signals)
+    return f"{METHOD}; operator rasters merged, the better per cell: {merged}"
+
+
+@dataclass(frozen=True)
+class _RunSpec:
+    """What :func:`run_coverage` was asked to do."""
+
+    dem: str | Path | None
+    population: str | Path | None
+    signals: tuple[SignalInput, ...]
+    regency: str | None
+    params: ModelParameters
+    output_dir: str | Path
+    min_blank_km2: float
+
+
 def _run(
     engine: Engine,
-    dem: str | Path | None,
-    population: str | Path | None,
-    regency: str | None,
-    params: ModelParameters,
-    output_dir: str | Path,
-    min_blank_km2: float,
+    spec: _RunSpec,
     step: Progress,
     tower_progress: Callable[[int, int], None] | None,
 ) -> tuple[Path | None, Path | None, RunSummary]:
@@ -226,6 +248,7 @@ def _run(
     The GeoTIFF is written under a partial name; on any failure it is removed and nothing is
     committed.
     """
+    regency, params = spec.regency, spec.params
     out = partial = None
     try:
         with transaction(engine) as session:
@@ -238,11 +261,8 @@ def _run(
                 )
             region = tuple(float(v) for v in villages.total_bounds)
             modelled = None
-            if dem is not None:
-                modelled = _model(
-                    session, villages, region, dem, population, params, min_blank_km2, step,
-                    tower_progress,
-                )  # fmt: skip
+            if spec.dem is not None:
+                modelled = _model(session, villages, region, spec, step, tower_progress)
                 stats, spots, inputs = modelled.stats, modelled.spots, modelled.inputs
             else:
                 stats, spots, inputs = _unmodelled(villages), no_blank_spots(), []
@@ -254,10 +274,12 @@ def _run(
             distances = _distances(session, villages, region_crs(region), census)
             register = register.merge(distances, on="code", how="left")
             register.insert(1, "name", villages["name"].to_numpy())
-            register["provenance"] = _provenance(register, census, inputs, sample=sample)
+            register["provenance"] = _provenance(
+                register, census, inputs, sample=sample, method=_method(spec)
+            )
             run = CoverageRun(
                 scope=regency or "all",
-                method=METHOD if modelled else "census and fibre network (no DEM)",
+                method=_method(spec) if modelled else "census, speed tests and fibre (no DEM)",
                 parameters=json.dumps(params.to_dict(), sort_keys=True),
                 inputs=json.dumps(inputs, sort_keys=True),
                 sample=sample,
@@ -269,7 +291,7 @@ def _run(
                 # run ids restart in every registry: the name also carries the time and a nonce,
                 # so two registries writing to one folder never share a file
                 stamp = f"{run.created_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-                out = (Path(output_dir) / f"coverage-run-{run.id}-{stamp}.tif").resolve()
+                out = (Path(spec.output_dir) / f"coverage-run-{run.id}-{stamp}.tif").resolve()
                 partial = out.with_name(out.name + ".partial")
                 run.coverage_path = str(out)
                 _write_coverage(partial, modelled.result.best, modelled.grid, sample)
@@ -332,8 +354,13 @@ def model_today(
     step: Progress = quiet,
     tower_progress: Callable[[int, int], None] | None = None,
     keep_heights: bool = False,
+    signals: Sequence[SignalInput] = (),
 ) -> Today:
-    """Check the rasters over ``region`` and model the registry's towers that reach into it."""
+    """Check the rasters over ``region`` and model the registry's towers that reach into it.
+
+    Operator rasters (``signals``) are merged into the modelled coverage: each cell keeps the
+    better technology of the two (:mod:`geo.coverage.signal`).
+    """
     step("checking the rasters")
     dem_raster = open_raster(dem, RasterKind.DEM, region)
     pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
@@ -344,32 +371,33 @@ def model_today(
     towers = queries.assets(session, "tower", bbox=_grown(region, reach))
     step(f"modelling {len(towers):,} towers")
     result = model_coverage(heights, grid, towers, params, progress=tower_progress)
+    if signals:
+        step(f"merging {len(signals)} operator raster(s)")
+    signal_inputs = merge_signals(result.best, grid, list(signals), region)
     if not keep_heights:
         heights = None  # the region's largest array: gone before the population is warped
     people = people_on_grid(pop_raster, grid) if pop_raster else None
     inputs = [r.provenance() for r in (dem_raster, pop_raster) if r is not None]
-    return Today(grid, result, people, inputs, heights)
+    return Today(grid, result, people, [*inputs, *signal_inputs], heights)
 
 
 def _model(
     session: Session,
     villages: gpd.GeoDataFrame,
     region: tuple[float, ...],
-    dem: str | Path,
-    population: str | Path | None,
-    params: ModelParameters,
-    min_blank_km2: float,
+    spec: _RunSpec,
     step: Progress,
     tower_progress: Callable[[int, int], None] | None,
 ) -> _Modelled:
     """Model today's coverage, then measure each village and its blank spots."""
     today = model_today(
-        session, region, dem, population, params, step=step, tower_progress=tower_progress
-    )
+        session, region, spec.dem, spec.population, spec.params, step=step,
+        tower_progress=tower_progress, signals=spec.signals,
+    )  # fmt: skip
     step("village statistics")
     best, grid, people = today.result.best, today.grid, today.people
     stats = village_stats(villages, best, grid, people)
-    spots = blank_spots(villages, best, grid, people, min_blank_km2)
+    spots = blank_spots(villages, best, grid, people, spec.min_blank_km2)
     return _Modelled(grid, today.result, stats, spots, today.inputs)
 
 
@@ -467,7 +495,12 @@ def _register(
 
 
 def _provenance(
-    register: pd.DataFrame, census: pd.DataFrame, inputs: list[dict[str, Any]], *, sample: bool
+    register: pd.DataFrame,
+    census: pd.DataFrame,
+    inputs: list[dict[str, Any]],
+    *,
+    sample: bool,
+    method: str,
 ) -> list[str]:
     """Per village, each field's source, method, date and confidence, as JSON.
 
@@ -477,9 +510,12 @@ def _provenance(
     """
     today = utcnow().date().isoformat()
     census = census.set_index("code")
-    rasters = {r["kind"]: r for r in inputs}
+    rasters = {r["kind"]: r for r in inputs if r["kind"] != "signal"}
     model_confidence = "low" if sample else "medium"
     dem_source = _raster_source(rasters.get("dem"))
+    signals = [f"{r['technology']} {_raster_source(r)}" for r in inputs if r["kind"] == "signal"]
+    if signals:
+        dem_source = f"{dem_source}; operator rasters: {', '.join(signals)}"
     pop_source = _raster_source(rasters.get("population"))
     out = []
     for row in register.to_dict("records"):
@@ -513,7 +549,7 @@ def _provenance(
         if isinstance(row["model_class"], str):
             modelled = {
                 "source": dem_source,
-                "method": METHOD,
+                "method": method,
                 "date": today,
                 "confidence": model_confidence,
             }
@@ -521,7 +557,7 @@ def _provenance(
                 fields[name] = modelled
             if pd.notna(row["population"]):
                 people = {**modelled, "source": f"{dem_source}; people: {pop_source}"}
-                people["method"] = METHOD + "; people summed by exactextract (partial pixels)"
+                people["method"] = method + "; people summed by exactextract (partial pixels)"
                 for name in ("population", "population_uncovered", *PEOPLE_COLUMNS.values()):
                     fields[name] = people
         distance = {

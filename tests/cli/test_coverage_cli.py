@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from typer.testing import CliRunner
+
+import rasterio
 
 from cli.main import EXIT_REFUSED, app
 from geo.ingest.assets import import_assets
@@ -74,8 +77,6 @@ def test_model_refuses_a_dem_that_misses_the_region(database_url, engine, tmp_pa
     # a second registry-independent DEM: the sample region's own, shifted far away
     from affine import Affine  # noqa: PLC0415
 
-    import rasterio  # noqa: PLC0415
-
     with rasterio.open(other / "sample_dem.tif") as src:
         data, profile = src.read(1), src.profile
     profile["transform"] = Affine.translation(20.0, 0.0) @ profile["transform"]
@@ -140,7 +141,6 @@ def test_export_diff_and_impact_of_runs(database_url, engine, tmp_path):
     import pandas as pd  # noqa: PLC0415
 
     import geopandas as gpd  # noqa: PLC0415
-    import rasterio  # noqa: PLC0415
 
     region = sample_region()
     import_code_list(engine, region.code_list)
@@ -175,3 +175,40 @@ def test_export_diff_and_impact_of_runs(database_url, engine, tmp_path):
     assert set(blank) <= set(spots["village_code"])
     with rasterio.open(tmp_path / "coverage.tif") as tif:
         assert tif.dtypes[0] == "uint8" and tif.tags()["PETADESA_SAMPLE"]
+
+
+def test_an_operator_raster_is_merged_and_a_bad_signal_option_is_a_usage_error(
+    database_url, engine, tmp_path
+):
+
+    import rasterio
+
+    region = sample_region()
+    import_code_list(engine, region.code_list)
+    import_boundaries(engine, region.villages)
+    samples = tmp_path / "samples"
+    invoke(database_url, "coverage", "sample-inputs", "-o", str(samples))
+    with rasterio.open(samples / "sample_dem.tif") as src:
+        profile = {**src.profile, "dtype": "uint8", "nodata": None}
+        shape = src.shape
+    mask = tmp_path / "operator_5g.tif"
+    with rasterio.open(mask, "w", **profile) as dst:
+        dst.write(np.ones(shape, dtype="uint8"), 1)
+    dem = str(samples / "sample_dem.tif")
+
+    modelled = invoke(
+        database_url, "coverage", "model", "--dem", dem, "--signal", f"5g={mask}",
+        "--output-dir", str(tmp_path / "coverage"), "--json",
+    )  # fmt: skip
+    shown = invoke(database_url, "coverage", "show", "--json")
+    unknown = invoke(database_url, "coverage", "model", "--dem", dem, "--signal", f"LTE={mask}")
+    unpaired = invoke(database_url, "coverage", "model", "--dem", dem, "--signal", str(mask))
+
+    assert modelled.exit_code == 0, modelled.output
+    rows = json.loads(shown.output)
+    assert len(rows) == 40
+    assert {round(r["covered_area_share_by_technology"]["5G"], 9) for r in rows} == {1.0}
+    assert "blank spot" not in {r["connectivity_class"] for r in rows}
+    assert unknown.exit_code == 2
+    assert "technology 'LTE' is not one of 2G, 3G, 4G, 5G" in " ".join(unknown.output.split())
+    assert unpaired.exit_code == 2 and "is not TECH=FILE" in " ".join(unpaired.output.split())
