@@ -26,7 +26,16 @@ CPU_KEYS = ("client_cpu_s", "server_cpu_s")
 
 
 def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory in MiB (Linux reports KiB)."""
+    """Peak resident memory in MiB: of this program, or of the waited-for children.
+
+    For this program, ``VmHWM`` of ``/proc/self/status`` (its own high-water mark since it
+    started): ``ru_maxrss`` keeps the parent's mark across ``fork`` and ``exec``, so a child
+    of a parent that once held more would report the parent's peak.
+    """
+    if who == resource.RUSAGE_SELF:
+        for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(who).ru_maxrss / 1024
 
 

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import shutil
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchlib
 import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -53,8 +53,8 @@ PEERS = {"zonal": "exactextract", "viewshed": "gdal_viewshed", "greedy": "plain 
 
 
 def peak_mb() -> float:
-    """Peak resident memory of this process in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process in MiB (:func:`benchlib.peak_mb`)."""
+    return benchlib.peak_mb()
 
 
 def villages(path: Path):  # noqa: ANN201

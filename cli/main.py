@@ -1096,14 +1096,21 @@ def coverage_export(
             if chosen.empty:
                 raise ValueError(f"no run {run}; runs: {', '.join(map(str, runs['id']))}")
             path = chosen["coverage_path"].iloc[0]
-            if pd.isna(path) or not Path(path).is_file():
+            if pd.isna(path) or not Path(path).exists():
                 raise ValueError(
                     f"run {chosen['id'].iloc[0]} has no coverage GeoTIFF (was a DEM given?)"
                 )
-            paths = [path]
-            if suffix not in (".tif", ".tiff"):
+            if Path(path).is_dir():  # modelled one regency at a time: a GeoTIFF per regency
+                if suffix:
+                    raise ValueError(
+                        f"{output.name}: run {chosen['id'].iloc[0]} was modelled one regency "
+                        "at a time; its coverage is a folder of GeoTIFFs: give a folder name"
+                    )
+                shutil.copytree(path, output)
+            elif suffix not in (".tif", ".tiff"):
                 raise ValueError(f"{output.name}: the coverage raster is a GeoTIFF (.tif)")
-            shutil.copyfile(paths[0], output)
+            else:
+                shutil.copyfile(path, output)
         elif what is ExportWhat.blank_spots:
             _write_frame(queries.blank_spot_areas(session, regency=regency, run=run), output)
         else:

@@ -35,6 +35,19 @@ class ImportSettings(BaseSettings):
     max_features: int = Field(default=2_000_000, ge=1)
 
 
+class CoverageSettings(BaseSettings):
+    """How large a modelled coverage grid may grow (``PETADESA_COVERAGE_*``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PETADESA_COVERAGE_", env_file=".env", extra="ignore"
+    )
+
+    max_grid_cells: int = Field(default=25_000_000, ge=10_000)
+    """Cells one grid may hold (a whole run peaks at about 60-140 bytes a cell). A run over
+    several regencies whose grid would be larger models them one regency at a time; a
+    regency still larger is modelled at a coarser step, and the run records it."""
+
+
 class BoundarySourceSettings(BaseSettings):
     """Where ``petadesa boundaries fetch`` gets the upstream village boundary files."""
 

@@ -92,6 +92,8 @@ class ModelResult:
     modelled: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     """Towers not modelled, by reason (``planned``, ``outside the DEM``)."""
+    outcomes: dict[Any, str] = field(default_factory=dict)
+    """Each tower's id and ``modelled`` or the reason it was not (to merge grids' results)."""
 
 
 def sites(towers: gpd.GeoDataFrame, grid: Grid, params: ModelParameters) -> Iterator[Site | str]:
@@ -137,15 +139,18 @@ def model_coverage(
     ground = np.where(off_dem, np.float32(-1000.0), dem).astype(np.float32)
     del off_dem
     jobs: list[Site] = []
-    for site in sites(towers, grid, params):
+    ids = towers["id"].tolist() if "id" in towers.columns else list(range(len(towers)))
+    for tower_id, site in zip(ids, sites(towers, grid, params), strict=True):
+        if not isinstance(site, str):
+            row, col = grid.cell_of(np.array([site.x]), np.array([site.y]))
+            r, c = int(row[0]), int(col[0])
+            if not (0 <= r < grid.height and 0 <= c < grid.width) or np.isnan(dem[r, c]):
+                site = "outside the DEM"
         if isinstance(site, str):
             result.skipped[site] = result.skipped.get(site, 0) + 1
+            result.outcomes[tower_id] = site
             continue
-        row, col = grid.cell_of(np.array([site.x]), np.array([site.y]))
-        r, c = int(row[0]), int(col[0])
-        if not (0 <= r < grid.height and 0 <= c < grid.width) or np.isnan(dem[r, c]):
-            result.skipped["outside the DEM"] = result.skipped.get("outside the DEM", 0) + 1
-            continue
+        result.outcomes[tower_id] = "modelled"
         jobs.append(site)
     total = len(jobs)
     workers = workers or os.cpu_count() or 1

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +51,6 @@ from geo.coverage.grid import (
     Grid,
     array_profile,
     dem_step,
-    region_crs,
     region_grid,
     warp_to_grid,
 )
@@ -73,7 +74,9 @@ from geo.coverage.zonal import (
     village_stats,
 )
 from geo.errors import AreaNotFound, ConfigurationError
+from geo.geometry import utm_epsg
 from geo.ingest.report import Progress, quiet
+from geo.settings import CoverageSettings
 from geo.store.backend import WKB_PARAM, backend_of
 from geo.store.db import transaction
 from geo.store.models import (
@@ -262,7 +265,10 @@ def _run(
             region = tuple(float(v) for v in villages.total_bounds)
             modelled = None
             if spec.dem is not None:
-                modelled = _model(session, villages, region, spec, step, tower_progress)
+                partial = Path(spec.output_dir).resolve() / f".coverage-{uuid.uuid4().hex}.partial"
+                modelled = _model_all(
+                    session, villages, region, spec, partial, step, tower_progress
+                )
                 stats, spots, inputs = modelled.stats, modelled.spots, modelled.inputs
             else:
                 stats, spots, inputs = _unmodelled(villages), no_blank_spots(), []
@@ -271,7 +277,7 @@ def _run(
             census = queries.census(session)
             measured = village_measurements(queries.speed_measurements(session, regency=regency))
             register = _register(session, villages, stats, census, measured, sample=sample)
-            distances = _distances(session, villages, region_crs(region), census)
+            distances = _distances(session, villages, census)
             register = register.merge(distances, on="code", how="left")
             register.insert(1, "name", villages["name"].to_numpy())
             register["provenance"] = _provenance(
@@ -283,7 +289,7 @@ def _run(
                 parameters=json.dumps(params.to_dict(), sort_keys=True),
                 inputs=json.dumps(inputs, sort_keys=True),
                 sample=sample,
-                towers_modelled=modelled.result.modelled if modelled else 0,
+                towers_modelled=modelled.towers_modelled if modelled else 0,
             )
             session.add(run)
             session.flush()
@@ -291,15 +297,16 @@ def _run(
                 # run ids restart in every registry: the name also carries the time and a nonce,
                 # so two registries writing to one folder never share a file
                 stamp = f"{run.created_at:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-                out = (Path(spec.output_dir) / f"coverage-run-{run.id}-{stamp}.tif").resolve()
-                partial = out.with_name(out.name + ".partial")
+                name = f"coverage-run-{run.id}-{stamp}" + ("" if modelled.tiled else ".tif")
+                out = partial.with_name(name)
                 run.coverage_path = str(out)
-                _write_coverage(partial, modelled.result.best, modelled.grid, sample)
             _store(session, run.id, register, spots)
             session.flush()
             run_id = run.id
     except BaseException:
-        if partial is not None:
+        if partial is not None and partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        elif partial is not None:
             partial.unlink(missing_ok=True)
         raise
     return (
@@ -309,8 +316,8 @@ def _run(
             run_id=run_id,
             scope=regency or "all",
             sample=sample,
-            towers_modelled=modelled.result.modelled if modelled else 0,
-            towers_skipped=modelled.result.skipped if modelled else {},
+            towers_modelled=modelled.towers_modelled if modelled else 0,
+            towers_skipped=modelled.towers_skipped if modelled else {},
             coverage_path=out,
             register=register,
             blank_spots=spots,
@@ -321,10 +328,98 @@ def _run(
 
 @dataclass
 class _Modelled:
-    """What the model part of a run made."""
+    """What the model part of a run made (its GeoTIFFs are written already)."""
+
+    stats: pd.DataFrame
+    spots: gpd.GeoDataFrame
+    inputs: list[dict[str, Any]]
+    outcomes: dict[Any, str]
+    """Each tower's id and ``modelled`` or why not (:attr:`ModelResult.outcomes`)."""
+    tiled: bool = False
+    """Modelled one regency at a time: the GeoTIFFs are a folder of one per regency."""
+
+    @property
+    def towers_modelled(self) -> int:
+        """Towers modelled (once each, also when they reach into several regencies)."""
+        return sum(1 for outcome in self.outcomes.values() if outcome == "modelled")
+
+    @property
+    def towers_skipped(self) -> dict[str, int]:
+        """Towers not modelled, by reason."""
+        return dict(Counter(o for o in self.outcomes.values() if o != "modelled"))
+
+
+def _model_all(
+    session: Session,
+    villages: gpd.GeoDataFrame,
+    region: tuple[float, ...],
+    spec: _RunSpec,
+    partial: Path,
+    step: Progress,
+    tower_progress: Callable[[int, int], None] | None,
+) -> _Modelled:
+    """Model the villages on one grid, or one regency at a time when one grid is too large.
+
+    One grid (the GeoTIFF ``partial``) while the region's grid at the DEM's step holds at most
+    :attr:`~geo.settings.CoverageSettings.max_grid_cells` or the villages are of one regency;
+    else each regency on its own grid in its own UTM zone, with its towers and those reaching
+    into it (a folder ``partial`` of one GeoTIFF per regency). Each grid is written and freed
+    before the next is made, so memory stays that of the largest regency.
+    """
+    groups = _regency_groups(session, villages, region, spec)
+    tiled = len(groups) > 1
+    if tiled:
+        partial.mkdir(parents=True)
+    stats, spots, outcomes, inputs = [], [], {}, []
+    for i, (code, group) in enumerate(groups, start=1):
+        if tiled:
+            step(f"regency {code} ({i:,} of {len(groups):,})")
+        bounds = tuple(float(v) for v in group.total_bounds) if tiled else region
+        part = _model(session, group, bounds, spec, step, tower_progress)
+        sample = any(r["sample"] for r in part.inputs)
+        target = partial / f"{code}.tif" if tiled else partial
+        _write_coverage(target, part.result.best, part.grid, sample)
+        stats.append(part.stats)
+        spots.append(part.spots)
+        for tower, outcome in part.result.outcomes.items():
+            if outcomes.get(tower) != "modelled":
+                outcomes[tower] = outcome
+        if not inputs or part.inputs[0]["modelled_step_m"] > inputs[0]["modelled_step_m"]:
+            inputs = part.inputs  # the coarsest step any regency was modelled at
+        del part
+    if tiled:
+        inputs[0]["modelled_by_regency"] = len(groups)
+    order = villages[["code"]]
+    return _Modelled(
+        stats=order.merge(pd.concat(stats, ignore_index=True), on="code", how="left"),
+        spots=pd.concat(spots, ignore_index=True) if len(spots) > 1 else spots[0],
+        inputs=inputs,
+        outcomes=outcomes,
+        tiled=tiled,
+    )
+
+
+def _regency_groups(
+    session: Session, villages: gpd.GeoDataFrame, region: tuple[float, ...], spec: _RunSpec
+) -> list[tuple[str | None, gpd.GeoDataFrame]]:
+    """The villages whole, or by regency when their one grid would be over the cell limit."""
+    regencies = villages["code"].str[:5]
+    if regencies.nunique() < 2:
+        return [(None, villages)]
+    dem_raster = open_raster(spec.dem, RasterKind.DEM, region)
+    reach = 1000.0 * _farthest_reach_km(session, spec.params)
+    grid = region_grid(region, dem_step(dem_raster), margin=reach)
+    if grid.width * grid.height <= CoverageSettings().max_grid_cells:
+        return [(None, villages)]
+    return [(code, group) for code, group in villages.groupby(regencies, sort=True)]
+
+
+@dataclass
+class _Part:
+    """One grid's model: the grid, the towers' result, its villages' numbers and blank spots."""
 
     grid: Grid
-    result: Any
+    result: ModelResult
     stats: pd.DataFrame
     spots: gpd.GeoDataFrame
     inputs: list[dict[str, Any]]
@@ -355,17 +450,29 @@ def model_today(
     tower_progress: Callable[[int, int], None] | None = None,
     keep_heights: bool = False,
     signals: Sequence[SignalInput] = (),
+    max_cells: int | None = None,
 ) -> Today:
     """Check the rasters over ``region`` and model the registry's towers that reach into it.
 
     Operator rasters (``signals``) are merged into the modelled coverage: each cell keeps the
-    better technology of the two (:mod:`geo.coverage.signal`).
+    better technology of the two (:mod:`geo.coverage.signal`). A grid of more than
+    ``max_cells`` cells (default :class:`~geo.settings.CoverageSettings`) is made coarser
+    until it fits; the DEM's provenance records the step modelled (``modelled_step_m``).
     """
     step("checking the rasters")
     dem_raster = open_raster(dem, RasterKind.DEM, region)
     pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
     reach = 1000.0 * _farthest_reach_km(session, params)
-    grid = region_grid(region, dem_step(dem_raster), margin=reach)
+    native = dem_step(dem_raster)
+    grid = region_grid(region, native, margin=reach)
+    limit = max_cells or CoverageSettings().max_grid_cells
+    if grid.width * grid.height > limit:  # bounded memory: a coarser step, said in the run
+        factor = math.ceil(math.sqrt(grid.width * grid.height / limit))
+        step(
+            f"{grid.width * grid.height:,} cells of {native:g} m are over the limit of "
+            f"{limit:,} (PETADESA_COVERAGE_MAX_GRID_CELLS): modelling at {native * factor:g} m"
+        )
+        grid = region_grid(region, native * factor, margin=reach)
     step(f"warping the DEM onto {grid.width:,} x {grid.height:,} cells of {grid.step:g} m")
     heights = warp_to_grid(dem_raster, grid, Resampling.bilinear)
     towers = queries.assets(session, "tower", bbox=_grown(region, reach))
@@ -378,6 +485,7 @@ def model_today(
         heights = None  # the region's largest array: gone before the population is warped
     people = people_on_grid(pop_raster, grid) if pop_raster else None
     inputs = [r.provenance() for r in (dem_raster, pop_raster) if r is not None]
+    inputs[0]["modelled_step_m"] = grid.step
     return Today(grid, result, people, [*inputs, *signal_inputs], heights)
 
 
@@ -388,7 +496,7 @@ def _model(
     spec: _RunSpec,
     step: Progress,
     tower_progress: Callable[[int, int], None] | None,
-) -> _Modelled:
+) -> _Part:
     """Model today's coverage, then measure each village and its blank spots."""
     today = model_today(
         session, region, spec.dem, spec.population, spec.params, step=step,
@@ -398,7 +506,7 @@ def _model(
     best, grid, people = today.result.best, today.grid, today.people
     stats = village_stats(villages, best, grid, people)
     spots = blank_spots(villages, best, grid, people, spec.min_blank_km2)
-    return _Modelled(grid, today.result, stats, spots, today.inputs)
+    return _Part(grid, today.result, stats, spots, today.inputs)
 
 
 MAX_REACH_KM = 50.0
@@ -629,20 +737,29 @@ def office_points(
     )
 
 
-def _distances(
-    session: Session, villages: gpd.GeoDataFrame, crs: Any, census: pd.DataFrame
-) -> pd.DataFrame:
-    """Metres from each village office to the nearest fibre node or route and on-air tower."""
+def _distances(session: Session, villages: gpd.GeoDataFrame, census: pd.DataFrame) -> pd.DataFrame:
+    """Metres from each village office to the nearest fibre node or route and on-air tower.
+
+    Measured in the UTM zone of each office (Indonesia spans nine: one zone for all would
+    stretch distances by several percent far from its central meridian).
+    """
     offices = office_points(session, villages, census)
-    points = offices.geometry.to_crs(crs).to_numpy()
     out = pd.DataFrame({"code": offices["code"], "office_source": offices["office_source"]})
     fibre = [queries.assets(session, layer) for layer in ("fibre_node", "fibre_route")]
     fibre = [f[f["status"].fillna("") != "planned"] for f in fibre if not f.empty]
     towers = queries.assets(session, "tower")
     if not towers.empty:
         towers = towers[towers["status"].fillna("") != "planned"]
-    out["office_to_fibre_m"] = _nearest(points, [f.geometry for f in fibre], crs)
-    out["office_to_tower_m"] = _nearest(points, [towers.geometry] if not towers.empty else [], crs)
+    fibre_geoms = [f.geometry for f in fibre]
+    tower_geoms = [towers.geometry] if not towers.empty else []
+    zones = np.array([utm_epsg(p.x, p.y) for p in offices.geometry])
+    out["office_to_fibre_m"] = np.nan
+    out["office_to_tower_m"] = np.nan
+    for zone in np.unique(zones):
+        chosen = zones == zone
+        points = offices.geometry[chosen].to_crs(zone).to_numpy()
+        out.loc[chosen, "office_to_fibre_m"] = _nearest(points, fibre_geoms, zone)
+        out.loc[chosen, "office_to_tower_m"] = _nearest(points, tower_geoms, zone)
     return out
 
 

@@ -341,7 +341,7 @@ def test_kota_batu_by_its_census_alone_is_4g_everywhere_and_nowhere_blank(engine
         stored = queries.connectivity(session, regency="35.79")
         runs = queries.coverage_runs(session)
     assert stored["connectivity_class"].tolist() == ["4G"] * 24
-    assert runs["method"].tolist() == ["census and fibre network (no DEM)"]
+    assert runs["method"].tolist() == ["census, speed tests and fibre (no DEM)"]
 
 
 def test_a_diff_between_runs_lists_what_changed_per_village(registry, tmp_path):
