@@ -588,18 +588,17 @@ def speedtests_import_ookla(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Import Ookla's open speed-test tiles over the registry's villages.
+    """Import Ookla's open speed-test tiles over the registry's regencies.
 
-    Only the tiles over the villages' extent are read (a quarter's world file holds millions;
-    Parquet is read by quadkey range). Each quarter and network is kept beside the others;
+    Only the tiles over the regencies are read and kept (a quarter's world file holds
+    millions; Parquet is read by quadkey range, a shapefile by box; with no boundaries yet,
+    all of Indonesia's). Each quarter and network is kept beside the others;
     importing a file again changes nothing. Each tile is linked to the village holding most of
     it. Data: Speedtest by Ookla Open Data, CC BY-NC-SA 4.0.
     """
     import datetime as dt  # noqa: PLC0415
 
-    from geo import queries  # noqa: PLC0415
     from geo.ingest.sources.ookla import import_ookla_tiles  # noqa: PLC0415
-    from geo.store.db import transaction  # noqa: PLC0415
 
     try:
         start = dt.date.fromisoformat(period) if period else None
@@ -607,17 +606,11 @@ def speedtests_import_ookla(
         raise typer.BadParameter(
             f"{period!r} is not a date YYYY-MM-DD", param_hint="--period"
         ) from None
-    engine = current().engine()
-    with transaction(engine) as session:
-        villages = queries.villages(session, regency=regency)
-    bbox = tuple(float(v) for v in villages.total_bounds) if len(villages) else None
-    if bbox is None:
-        err_console.print("no village in the registry: reading the tiles over all of Indonesia")
     with console.status(f"importing {path.name}...") as status:
         rows, report = import_ookla_tiles(
-            engine,
+            current().engine(),
             path,
-            bbox=bbox,
+            regency=regency,
             period=start,
             network=network,
             skip_invalid=skip_invalid,
@@ -753,7 +746,11 @@ SignalOption = Annotated[
 ]
 SignalMinOption = Annotated[
     float | None,
-    typer.Option(help="Weakest usable signal in dBm for every --signal raster in dBm."),
+    typer.Option(
+        min=-160.0,
+        max=-20.0,
+        help="Weakest usable signal in dBm for every --signal raster in dBm (e.g. -110).",
+    ),
 ]
 
 

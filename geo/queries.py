@@ -243,9 +243,10 @@ def speed_measurements(
 
     One row per tile (``kind`` ``tile``: ``taken_on`` its quarter's first day, ``tests`` its
     number of tests, ``download_kbps`` their average) or test (``kind`` ``test``, one test,
-    its ``technology`` when known). Tests over fixed lines are left out; so are single
-    readings with neither a speed nor a technology. Columns: :data:`MEASUREMENT_COLUMNS`,
-    ordered by village code.
+    its ``technology`` when known). Tiles are those of network ``mobile`` with a count and a
+    speed; tests those of network ``mobile`` or of no network given, with a speed or a
+    technology (a signal reading alone gives no class). Tests over fixed lines are left out.
+    Columns: :data:`MEASUREMENT_COLUMNS`, ordered by village code.
     """
     areas = _village_filters(regency, district)
     tiles = (
@@ -257,7 +258,13 @@ def speed_measurements(
             SpeedTile.source,
         )
         .join(Village, Village.code == SpeedTile.village_code)
-        .where(Village.in_force(), SpeedTile.network == "mobile", *areas)
+        .where(
+            Village.in_force(),
+            SpeedTile.network == "mobile",
+            SpeedTile.tests >= 1,  # a tile without a count or a speed says nothing
+            SpeedTile.avg_d_kbps.is_not(None),
+            *areas,
+        )
     )
     tests = (
         select(

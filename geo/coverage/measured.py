@@ -19,8 +19,6 @@ makes a village a blank spot, and a village without tests has no measured class.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
@@ -75,62 +73,60 @@ def village_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     :data:`MEASURED_COLUMNS`: ``measured_class`` (:func:`reach_class` of the tests),
     ``measured_code`` ``{technology code: share of tests}``,
     ``measured_download_kbps`` the median download speed of the tests (a tile's average
-    standing for each of its tests), ``measured_period`` the dates (``2024-07-01..2024-09-30``)
-    and ``measured_sources`` the sources read.
+    standing for each of its tests), ``measured_period`` the dates (``2024-07-01..2024-09-30``;
+    undated tests count but give no date) and ``measured_sources`` the sources read.
+    Vectorised over villages: a national register has ~80,000 villages.
     """
     if measurements.empty:
         return pd.DataFrame(columns=MEASURED_COLUMNS)
     frame = measurements.copy()
     frame["taken_on"] = pd.to_datetime(frame["taken_on"])
-    frame["code"] = [
-        TECHNOLOGY_CODES[t] if isinstance(t, str) and t in TECHNOLOGY_CODES else speed_class(d)
-        for t, d in zip(frame["technology"], frame["download_kbps"].fillna(0.0), strict=True)
+    frame["tests"] = frame["tests"].astype("int64")
+    by_technology = frame["technology"].map(TECHNOLOGY_CODES)
+    by_speed = np.where(
+        frame["download_kbps"] >= KBPS_4G,
+        TECHNOLOGY_CODES["4G"],
+        np.where(frame["download_kbps"] >= KBPS_3G, TECHNOLOGY_CODES["3G"], TECHNOLOGY_CODES["2G"]),
+    )
+    frame["code"] = by_technology.fillna(pd.Series(by_speed, index=frame.index)).astype("int64")
+    newest = frame.groupby("village_code")["taken_on"].transform("max")
+    frame = frame[
+        frame["taken_on"].isna()
+        | newest.isna()
+        | (frame["taken_on"] > newest - pd.Timedelta(days=WINDOW_DAYS))
     ]
-    rows = []
-    for village, group in frame.groupby("village_code", sort=True):
-        dated = group["taken_on"].dropna()
-        if len(dated):
-            since = dated.max() - pd.Timedelta(days=WINDOW_DAYS)
-            group = group[group["taken_on"].isna() | (group["taken_on"] > since)]
-        weights = group["tests"].to_numpy(dtype=float)
-        total = float(weights.sum())
-        shares = group.groupby("code")["tests"].sum() / total
-        by_code = {int(c): float(v) for c, v in shares.items()}
-        rows.append(
-            {
-                "code": village,
-                "measured_class": reach_class(by_code),
-                "measured_code": by_code,
-                "measured_tests": int(total),
-                "measured_download_kbps": _weighted_median(
-                    group["download_kbps"].to_numpy(dtype=float), weights
-                ),
-                "measured_period": _period(group),
-                "measured_sources": sorted(set(group["source"])),
-            }
-        )
-    return pd.DataFrame(rows, columns=MEASURED_COLUMNS)
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """The value half of the weight lies at or below (NaN values and their weights left out)."""
-    known = ~np.isnan(values)
-    values, weights = values[known], weights[known]
-    if not len(values):
-        return float("nan")
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2.0)])
-
-
-def _period(group: pd.DataFrame) -> str | None:
-    """The first and last day the tests were taken (a tile: its whole quarter)."""
-    dated = group.dropna(subset=["taken_on"])
-    if dated.empty:
-        return None
-    ends = [
-        t + pd.DateOffset(months=3) - pd.Timedelta(days=1) if kind == "tile" else t
-        for t, kind in zip(dated["taken_on"], dated["kind"], strict=True)
+    villages = frame.groupby("village_code", sort=True)
+    totals = villages["tests"].sum()
+    shares = frame.groupby(["village_code", "code"])["tests"].sum().div(totals, level=0)
+    by_code = {
+        village: {int(c): float(v) for c, v in group.droplevel(0).items()}
+        for village, group in shares.groupby(level=0)
+    }
+    tiles = frame["kind"] == "tile"
+    ends = frame["taken_on"].where(
+        ~tiles, frame["taken_on"] + pd.DateOffset(months=3) - pd.Timedelta(days=1)
+    )
+    first, last = villages["taken_on"].min(), ends.groupby(frame["village_code"]).max()
+    out = pd.DataFrame({"code": totals.index})
+    out["measured_class"] = [reach_class(by_code[v]) for v in totals.index]
+    out["measured_code"] = [by_code[v] for v in totals.index]
+    out["measured_tests"] = totals.to_numpy()
+    out["measured_download_kbps"] = _weighted_medians(frame).reindex(totals.index).to_numpy()
+    out["measured_period"] = [
+        None if pd.isna(a) else f"{a.date().isoformat()}..{b.date().isoformat()}"
+        for a, b in zip(first.reindex(totals.index), last.reindex(totals.index), strict=True)
     ]
-    first: dt.date = dated["taken_on"].min().date()
-    return f"{first.isoformat()}..{max(ends).date().isoformat()}"
+    sources = villages["source"].agg(lambda s: sorted(set(s)))
+    out["measured_sources"] = sources.reindex(totals.index).to_numpy()
+    return out[MEASURED_COLUMNS]
+
+
+def _weighted_medians(frame: pd.DataFrame) -> pd.Series:
+    """Per village, the download speed half of its tests lie at or below (NaN speeds left out)."""
+    known = frame.dropna(subset=["download_kbps"]).sort_values(
+        ["village_code", "download_kbps"], kind="stable"
+    )
+    cumulative = known.groupby("village_code")["tests"].cumsum()
+    half = known.groupby("village_code")["tests"].transform("sum") / 2.0
+    reached = known[cumulative >= half]
+    return reached.groupby("village_code")["download_kbps"].first().astype(float)

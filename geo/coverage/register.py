@@ -63,7 +63,7 @@ from geo.coverage.model import (
     model_coverage,
 )
 from geo.coverage.rasters import RasterKind, open_raster
-from geo.coverage.signal import SignalInput, merge_signals
+from geo.coverage.signal import SignalInput, merge_signals, open_signals
 from geo.coverage.zonal import (
     MIN_BLANK_SPOT_KM2,
     PEOPLE_COLUMNS,
@@ -369,13 +369,14 @@ def _model_all(
     groups = _regency_groups(session, villages, region, spec)
     tiled = len(groups) > 1
     if tiled:
+        open_signals(list(spec.signals), region)  # each must reach the region, not each regency
         partial.mkdir(parents=True)
     stats, spots, outcomes, inputs = [], [], {}, []
     for i, (code, group) in enumerate(groups, start=1):
         if tiled:
             step(f"regency {code} ({i:,} of {len(groups):,})")
         bounds = tuple(float(v) for v in group.total_bounds) if tiled else region
-        part = _model(session, group, bounds, spec, step, tower_progress)
+        part = _model(session, group, bounds, spec, step, tower_progress, tiled=tiled)
         sample = any(r["sample"] for r in part.inputs)
         target = partial / f"{code}.tif" if tiled else partial
         _write_coverage(target, part.result.best, part.grid, sample)
@@ -450,18 +451,21 @@ def model_today(
     tower_progress: Callable[[int, int], None] | None = None,
     keep_heights: bool = False,
     signals: Sequence[SignalInput] = (),
+    signals_optional: bool = False,
     max_cells: int | None = None,
 ) -> Today:
     """Check the rasters over ``region`` and model the registry's towers that reach into it.
 
     Operator rasters (``signals``) are merged into the modelled coverage: each cell keeps the
-    better technology of the two (:mod:`geo.coverage.signal`). A grid of more than
+    better technology of the two (:mod:`geo.coverage.signal`); with ``signals_optional``
+    one that does not reach ``region`` is left out (a run by regency). A grid of more than
     ``max_cells`` cells (default :class:`~geo.settings.CoverageSettings`) is made coarser
     until it fits; the DEM's provenance records the step modelled (``modelled_step_m``).
     """
     step("checking the rasters")
     dem_raster = open_raster(dem, RasterKind.DEM, region)
     pop_raster = open_raster(population, RasterKind.POPULATION, region) if population else None
+    operators = open_signals(list(signals), region, optional=signals_optional)
     reach = 1000.0 * _farthest_reach_km(session, params)
     native = dem_step(dem_raster)
     grid = region_grid(region, native, margin=reach)
@@ -480,7 +484,7 @@ def model_today(
     result = model_coverage(heights, grid, towers, params, progress=tower_progress)
     if signals:
         step(f"merging {len(signals)} operator raster(s)")
-    signal_inputs = merge_signals(result.best, grid, list(signals), region)
+    signal_inputs = merge_signals(result.best, grid, operators)
     if not keep_heights:
         heights = None  # the region's largest array: gone before the population is warped
     people = people_on_grid(pop_raster, grid) if pop_raster else None
@@ -496,11 +500,13 @@ def _model(
     spec: _RunSpec,
     step: Progress,
     tower_progress: Callable[[int, int], None] | None,
+    *,
+    tiled: bool = False,
 ) -> _Part:
     """Model today's coverage, then measure each village and its blank spots."""
     today = model_today(
         session, region, spec.dem, spec.population, spec.params, step=step,
-        tower_progress=tower_progress, signals=spec.signals,
+        tower_progress=tower_progress, signals=spec.signals, signals_optional=tiled,
     )  # fmt: skip
     step("village statistics")
     best, grid, people = today.result.best, today.grid, today.people
@@ -612,9 +618,10 @@ def _provenance(
 ) -> list[str]:
     """Per village, each field's source, method, date and confidence, as JSON.
 
-    The census fields carry the survey and its file; the measured ones the tests' sources and
-    dates; the modelled shares and populations the rasters (by file name and digest) and the
-    run's date; the distances where the office point came from.
+    Every field that has a value: the census class carries the survey and its file; the
+    measured ones the tests' sources and dates; the modelled shares and populations the
+    rasters (by file name and digest) and the run's date; the distances where the office
+    point came from; the class, fibre and disagreement how they were decided.
     """
     today = utcnow().date().isoformat()
     census = census.set_index("code")
@@ -644,6 +651,19 @@ def _provenance(
                 "date": None if pd.isna(answers["survey_year"]) else str(answers["survey_year"]),
                 "confidence": "medium",
             }
+        fields["has_fibre"] = {
+            "source": "the registry's fibre nodes and routes (not planned) linked to the village",
+            "method": "linked by location (geo.linking)",
+            "date": today,
+            "confidence": "high",
+        }
+        if isinstance(row["disagreement"], str):
+            fields["disagreement"] = {
+                "source": "the census, speed tests and model classes of this row",
+                "method": "compared by the rules of geo.coverage.register",
+                "date": today,
+                "confidence": "high",
+            }
         if isinstance(row["measured_class"], str):
             fields["measured_class"] = {
                 "source": "; ".join(row["measured_sources"]),
@@ -654,6 +674,8 @@ def _provenance(
                 "date": row["measured_period"],
                 "confidence": "medium",
             }
+            for name in ("measured_tests", "measured_download_kbps", "measured_period"):
+                fields[name] = {**fields["measured_class"], "confidence": "high"}
         if isinstance(row["model_class"], str):
             modelled = {
                 "source": dem_source,

@@ -23,6 +23,7 @@ from rasterio.enums import Resampling
 from geo.coverage.grid import Grid, warp_to_grid
 from geo.coverage.model import OUTSIDE, TECHNOLOGY_CODES
 from geo.coverage.rasters import Raster, RasterKind, open_raster
+from geo.errors import RasterRejected
 
 MIN_DBM = {"2G": -100.0, "3G": -105.0, "4G": -110.0, "5G": -110.0}
 """The weakest signal counted as usable coverage, per technology."""
@@ -66,19 +67,34 @@ def covered_codes(raster: Raster, grid: Grid, signal: SignalInput) -> np.ndarray
     return np.where(usable, np.uint8(TECHNOLOGY_CODES[signal.technology]), np.uint8(0))
 
 
-def merge_signals(
-    best: np.ndarray,
-    grid: Grid,
+def open_signals(
     signals: list[SignalInput],
     region: tuple[float, float, float, float],
-) -> list[dict[str, Any]]:
-    """Merge each operator raster into ``best`` (in place); their provenance for the run.
+    *,
+    optional: bool = False,
+) -> list[tuple[SignalInput, Raster]]:
+    """Check each operator raster over ``region`` (before anything is modelled).
 
-    Raises what :func:`~geo.coverage.rasters.open_raster` raises, naming the file.
+    Raises what :func:`~geo.coverage.rasters.open_raster` raises, naming the file; with
+    ``optional`` a raster that does not reach the region (or holds only nodata there) is
+    left out instead: a run by regency checks every raster over the whole region first.
     """
-    inputs = []
+    opened = []
     for signal in signals:
-        raster = open_raster(signal.path, RasterKind.SIGNAL, region)
+        try:
+            opened.append((signal, open_raster(signal.path, RasterKind.SIGNAL, region)))
+        except RasterRejected:
+            if not optional:
+                raise
+    return opened
+
+
+def merge_signals(
+    best: np.ndarray, grid: Grid, opened: list[tuple[SignalInput, Raster]]
+) -> list[dict[str, Any]]:
+    """Merge each opened operator raster into ``best`` (in place); their provenance."""
+    inputs = []
+    for signal, raster in opened:
         codes = covered_codes(raster, grid, signal)
         on_dem = best != OUTSIDE
         best[on_dem] = np.maximum(best[on_dem], codes[on_dem])

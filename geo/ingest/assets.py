@@ -186,13 +186,23 @@ def _measurement_text(name: str, text: str) -> str:
     return value
 
 
-def _technologies(text: str) -> str:
-    """Radio technologies as a comma list in :data:`TECHNOLOGIES` order (``LTE`` is ``4G``).
+RADIO_NAMES = {
+    **dict.fromkeys(("GSM", "GPRS", "EDGE", "2.5G", "CDMA", "1X"), "2G"),
+    **dict.fromkeys(("UMTS", "WCDMA", "HSPA", "HSPA+", "HSDPA", "HSUPA", "H", "H+", "EVDO"), "3G"),
+    **dict.fromkeys(("LTE", "LTE-A", "LTE+", "4G+", "4.5G"), "4G"),
+    **dict.fromkeys(("NR", "5G NR", "NR5G", "5G NSA", "5G SA"), "5G"),
+}
+"""Radio names exports use (OpenCelliD, drive-test and speed-test apps) and their technology."""
 
-    Raises ValueError naming any technology that is not one of them.
+
+def _technologies(text: str) -> str:
+    """Radio technologies as a comma list in :data:`TECHNOLOGIES` order.
+
+    Radio names count as their technology (:data:`RADIO_NAMES`: ``LTE`` is ``4G``, ``UMTS``
+    ``3G``...). Raises ValueError naming any technology that is not one of them.
     """
     parts = text.replace(";", ",").replace("/", ",").split(",")
-    tokens = {t.strip().upper().replace("LTE", "4G") for t in parts}
+    tokens = {RADIO_NAMES.get(name, name) for name in (t.strip().upper() for t in parts)}
     tokens.discard("")
     unknown = tokens - set(TECHNOLOGIES)
     if unknown:

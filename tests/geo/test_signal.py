@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from geo.coverage.register import run_coverage
 from geo.coverage.signal import SignalInput
-from geo.errors import ConfigurationError, RasterRejected
+from geo.errors import ConfigurationError, RasterRejected, UnreadableFile
 from geo.store.db import transaction
 from geo.store.models import CoverageRun
 from tests.geo.terrain import (
@@ -118,3 +118,20 @@ def test_an_operator_raster_needs_the_dem_and_a_known_technology(registry, tmp_p
         run_coverage(registry, dem=None, signals=[SignalInput(mask, "4G")])
     with pytest.raises(ValueError, match="technology 'LTE' is not one of 2G, 3G, 4G, 5G"):
         SignalInput(mask, "LTE")
+
+
+def test_a_missing_operator_raster_is_found_before_any_tower_is_modelled(registry, tmp_path):
+    modelled = []
+
+    with pytest.raises(UnreadableFile, match="no such file: .*absent.tif"):
+        run_coverage(
+            registry,
+            dem=dem(tmp_path),
+            signals=[SignalInput(tmp_path / "absent.tif", "4G")],
+            output_dir=tmp_path,
+            tower_progress=lambda done, total: modelled.append(done),
+        )
+
+    assert modelled == []
+    with transaction(registry) as session:
+        assert session.execute(select(CoverageRun.id)).all() == []

@@ -22,7 +22,7 @@ from shapely.geometry import Point, box
 from geo import queries
 from geo.coverage.measured import speed_class, village_measurements
 from geo.coverage.register import reconcile, run_coverage
-from geo.errors import ImportRejected, UnreadableFile
+from geo.errors import AreaNotFound, ImportRejected, UnreadableFile
 from geo.ingest.assets import import_assets
 from geo.ingest.census import import_census
 from geo.ingest.sources.ookla import (
@@ -33,7 +33,8 @@ from geo.ingest.sources.ookla import (
 )
 from geo.store.db import transaction
 from geo.store.models import SpeedTest, SpeedTile
-from tests.geo.terrain import EAST, SPLIT, WEST, build_registry, wgs84
+from tests.geo.helpers import add_areas, add_asset
+from tests.geo.terrain import EAST, SHAPES_M, SPLIT, WEST, build_registry, wgs84
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 NAME = "2024-07-01_performance_mobile_tiles.parquet"
@@ -102,7 +103,7 @@ def test_the_tiles_over_the_region_are_read_with_their_squares(tmp_path):
     assert tiles.attrs["source_name"] == (
         "Speedtest by Ookla Open Data (CC BY-NC-SA 4.0) 2024-07-01 mobile"
     )
-    assert report.read == 2  # the far tile's row group was never read
+    assert report.read == 2  # the far tile is outside the quadkey ranges: not read
     assert [str(i) for i in report.warnings] == []
 
 
@@ -134,9 +135,8 @@ def test_a_zipped_shapefile_gives_the_same_tiles(tmp_path):
     assert shapely.equals_exact(
         shapefile.geometry.to_numpy(), parquet.geometry.to_numpy(), 1e-12
     ).all()
-    # read whole (a shapefile has no quadkey ranges): the far tile is read, then left out
-    assert report.read == 3
-    assert [str(i) for i in report.warnings] == ["file: 1 tiles outside the region left out"]
+    assert report.read == 2  # by GDAL's spatial filter: the far tile is not read
+    assert [str(i) for i in report.warnings] == []
 
 
 def test_the_quarter_and_network_come_from_the_name_or_must_be_given(tmp_path):
@@ -149,19 +149,42 @@ def test_the_quarter_and_network_come_from_the_name_or_must_be_given(tmp_path):
         read_ookla_tiles(path, bbox=region())
     tiles, _ = read_ookla_tiles(path, bbox=region(), period=dt.date(2024, 1, 1), network="fixed")
     assert set(tiles["network"]) == {"fixed"}
+    with pytest.raises(UnreadableFile, match="2024-08-15 is not the first day of a quarter"):
+        read_ookla_tiles(path, bbox=region(), period=dt.date(2024, 8, 15), network="mobile")
+    with pytest.raises(UnreadableFile, match="2024-13-01 is not a date"):
+        period_and_network(Path("2024-13-01_performance_mobile_tiles.parquet"))
 
 
-def test_bad_quadkeys_are_refused_by_row_and_field(tmp_path):
-    seven, long = WEST_TILE[:-1] + "7", WEST_TILE + "1"  # in the region's quadkey ranges
-    path = tiles_file(tmp_path / NAME, [*ROWS[:2], (seven, 1, 1, 1, 1, 1), (long, 1, 1, 1, 1, 1)])
+def test_bad_quadkeys_are_refused_naming_them(tmp_path):
+    # in the region's quadkey ranges: a 7, a digit too many, a letter beyond ASCII
+    seven, long, accent = WEST_TILE[:-1] + "7", WEST_TILE + "1", WEST_TILE[:-1] + "é"
+    bad = [(q, 1, 1, 1, 1, 1) for q in (seven, long, accent)]
+    path = tiles_file(tmp_path / NAME, [*ROWS[:2], *bad])
 
-    with pytest.raises(ImportRejected, match="2 of 4 tiles refused") as caught:
+    with pytest.raises(ImportRejected, match="3 of 5 tiles refused") as caught:
         read_ookla_tiles(path, bbox=None)
 
-    assert [(i.index, i.field, i.reason) for i in caught.value.report.errors] == [
-        (2, "quadkey", f"quadkey '{seven}' is not a zoom-16 quadkey (digits 0-3)"),
-        (3, "quadkey", f"quadkey '{long}' is not a zoom-16 quadkey (digits 0-3)"),
+    assert [(i.feature_id, i.field, i.reason) for i in caught.value.report.errors] == [
+        (q, "quadkey", f"quadkey '{q}' is not a zoom-16 quadkey (16 digits 0-3)")
+        for q in (seven, long, accent)
     ]
+
+
+def test_a_quadkey_column_read_as_numbers_keeps_its_tiles(tmp_path):
+    path = tmp_path / NAME
+    table = pa.table(
+        {
+            "quadkey": pa.array([int(WEST_TILE), None], pa.float64()),
+            **{c: pa.array([1, 1], pa.int64()) for c in ("avg_d_kbps", "avg_u_kbps")},
+            **{c: pa.array([1, 1], pa.int64()) for c in ("avg_lat_ms", "tests", "devices")},
+        }
+    )
+    pq.write_table(table, path)
+
+    tiles, report = read_ookla_tiles(path, bbox=region(), skip_invalid=True)
+
+    assert tiles["quadkey"].tolist() == [WEST_TILE]
+    assert report.rejected == 1  # the empty one
 
 
 def test_a_file_that_is_not_of_tiles_is_refused(tmp_path):
@@ -195,6 +218,24 @@ def test_tiles_are_imported_linked_and_again_change_nothing(registry, tmp_path):
     assert [tuple(r) for r in stored] == [(WEST_TILE, WEST, 40), (EAST_TILE, EAST, 10)]
 
 
+def test_only_tiles_over_the_registrys_regencies_are_kept(engine, tmp_path):
+    villages = {code: wgs84(shape) for code, shape in SHAPES_M.items()}
+    outline = shapely.unary_union(list(villages.values()))  # no corner south of FARWEST
+    with transaction(engine) as session:
+        add_areas(session, {"35": outline, "35.07": outline, "35.07.01": outline, **villages})
+    corner = quadkey_at(598_500, 9_110_300)  # in the regency's box, not in the regency
+    path = tiles_file(tmp_path / NAME, [*ROWS[:2], (corner, 1, 1, 1, 1, 1)])
+
+    rows, report = import_ookla_tiles(engine, path, regency="35.07")
+
+    assert report.inserted == 2
+    assert [str(i) for i in rows.warnings] == [
+        "file: 1 tiles over no regency of the registry left out"
+    ]
+    with pytest.raises(AreaNotFound, match="no regency 35.99 in the registry"):
+        import_ookla_tiles(engine, path, regency="35.99")
+
+
 def test_a_tile_value_out_of_range_refuses_the_import(registry, tmp_path):
     path = tiles_file(tmp_path / NAME, [ROWS[0], (EAST_TILE, 1_200, 400, 80, 0, 4)])
 
@@ -216,11 +257,12 @@ def test_speed_tests_at_points_are_typed_and_checked(registry, tmp_path):
     csv = tmp_path / "survey.csv"
     csv.write_text(
         "id,lat,lon,date,radio,rsrp,download_kbps,network\n"
-        f"a,{west.y},{west.x},2024-08-02,LTE,-95,18000,mobile\n"
+        f"a,{west.y},{west.x},2024-08-02,LTE-A,-95,18000,mobile\n"
         f"b,{east.y},{east.x},2024-08-03,,-118,,mobile\n"
+        f"c,{east.y},{east.x},2024-08-04,HSPA+,-101,2500,\n"
     )
     report = import_assets(registry, "speed_test", csv)
-    assert (report.inserted, report.link["layers"]["speed_test"]["linked"]) == (2, 2)
+    assert (report.inserted, report.link["layers"]["speed_test"]["linked"]) == (3, 3)
     with transaction(registry) as session:
         stored = session.execute(
             select(
@@ -231,6 +273,7 @@ def test_speed_tests_at_points_are_typed_and_checked(registry, tmp_path):
     assert [tuple(r) for r in stored] == [
         (WEST, "4G", -95.0, dt.date(2024, 8, 2)),
         (EAST, None, -118.0, dt.date(2024, 8, 3)),
+        (EAST, "3G", -101.0, dt.date(2024, 8, 4)),
     ]
 
     bad = tmp_path / "bad.csv"
@@ -387,3 +430,31 @@ def test_a_run_reads_the_tests_and_records_each_fields_provenance(registry, tmp_
     }
     assert summary.register.set_index("code").loc[WEST, "measured_class"] == "4G"
     assert np.isnan(stored.loc[SPLIT, "measured_download_kbps"])
+
+
+def test_what_the_measurements_read_leaves_out(registry):
+    west = wgs84(Point(601_000, 9_111_500))
+    square = shapely.MultiPolygon([wgs84(box(600_500, 9_111_100, 601_100, 9_111_700))])
+    tiles = [("mobile", None, 9e3), ("mobile", 3, None), ("fixed", 3, 9e3), ("mobile", 2, 700.0)]
+    with transaction(registry) as session:
+        for network, tests, speed in tiles:  # only the last one tells anything
+            add_asset(
+                session, "speed_tile", square, village_code=WEST, period_start=dt.date(2024, 7, 1),
+                network=network, tests=tests, avg_d_kbps=speed,
+            )  # fmt: skip
+        add_asset(session, "speed_test", west, village_code=WEST, signal_dbm=-90.0)  # no class
+        add_asset(session, "speed_test", west, village_code=WEST, network="fixed", technology="4G")
+        add_asset(session, "speed_test", west, village_code=WEST, technology="4G")  # network unsaid
+
+        frame = queries.speed_measurements(session)
+
+    assert frame["kind"].tolist() == ["tile", "test"]
+    assert frame["tests"].tolist() == [2, 1]
+    assert frame["download_kbps"].iloc[0] == 700.0 and np.isnan(frame["download_kbps"].iloc[1])
+    assert frame["technology"].iloc[1] == "4G"
+    [row] = village_measurements(frame).to_dict("records")
+    assert (row["measured_class"], row["measured_tests"], row["measured_download_kbps"]) == (
+        "3G only",  # two tests at 0.7 Mbit/s, one on 4G: 4G reaches a third
+        3,
+        700.0,
+    )

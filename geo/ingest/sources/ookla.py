@@ -7,11 +7,16 @@ shapefiles, named ``2024-07-01_performance_mobile_tiles.parquet`` (the quarter's
 ``quadkey``, ``avg_d_kbps``, ``avg_u_kbps``, ``avg_lat_ms``, ``tests``, ``devices``.
 
 A quarter's world file holds millions of tiles, so :func:`read_ookla_tiles` reads only those
-over the region: the region's tiles at a coarse zoom give quadkey prefixes, and Parquet skips
-the row groups outside their ranges (the files are sorted by quadkey). The tile's square is
-made from its quadkey (:mod:`morecantile`, the WebMercatorQuad grid), so the Parquet and the
-shapefile give the same geometry. A quadkey that is not zoom 16 digits 0-3 is refused, naming
-the row; values out of range are refused by the import frame, naming the quadkey and field.
+over the region: of a Parquet file, the quadkey and number columns of the rows whose quadkey
+lies in the ranges of the region's tiles at a coarser zoom (row groups outside them are
+skipped where the file's statistics allow); of a shapefile, the features over the region's
+box (GDAL's spatial filter). Being read by window, a world file is not held to the import
+size limit; the tiles kept are held to the feature limit. The tile's square is made from its
+quadkey (:mod:`morecantile`, the WebMercatorQuad grid), so both forms give the same geometry.
+A quadkey read that is not 16 digits 0-3 is refused, naming it; values out of range are
+refused by the import frame, naming the quadkey and field. :func:`import_ookla_tiles` keeps
+only the tiles over the registry's regencies (the box of Indonesia's villages also holds
+Singapore, Brunei, Timor-Leste...).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 import geopandas as gpd
+import pyogrio
 import shapely
 
-from geo.errors import ImportRejected, UnreadableFile
-from geo.ingest.readers import check_size, read_features
+from geo.codes import normalize_code
+from geo.errors import AreaNotFound, FileTooLarge, ImportRejected, UnreadableFile
 from geo.ingest.report import ImportReport, Progress, Severity
 from geo.ingest.validation import LAT_RANGE, LON_RANGE
 from geo.settings import ImportSettings
@@ -49,11 +55,27 @@ INDONESIA = (LON_RANGE[0], LAT_RANGE[0], LON_RANGE[1], LAT_RANGE[1])
 
 
 def period_and_network(path: Path) -> tuple[dt.date | None, str | None]:
-    """The quarter's first day and the network type, from an Ookla file name (else ``None``)."""
+    """The quarter's first day and the network type, from an Ookla file name (else ``None``).
+
+    Raises :class:`~geo.errors.UnreadableFile` when the name holds a date that is not one.
+    """
     found = _NAME.search(path.name) or _NAME.search(str(path))
     if not found:
         return None, None
-    return dt.date.fromisoformat(found.group(1)), found.group(2).lower()
+    try:
+        return dt.date.fromisoformat(found.group(1)), found.group(2).lower()
+    except ValueError:
+        raise UnreadableFile(f"{path.name}: {found.group(1)} is not a date") from None
+
+
+def check_quarter(period: dt.date) -> dt.date:
+    """``period`` if it is a quarter's first day (Ookla's files are per quarter); else raise."""
+    if period.day != 1 or period.month not in (1, 4, 7, 10):
+        raise UnreadableFile(
+            f"{period.isoformat()} is not the first day of a quarter (Ookla's files are "
+            "per quarter: YYYY-01-01, -04-01, -07-01 or -10-01)"
+        )
+    return period
 
 
 def read_ookla_tiles(
@@ -87,15 +109,25 @@ def read_ookla_tiles(
         )
     if network not in ("mobile", "fixed"):
         raise UnreadableFile(f"network {network!r} is not mobile or fixed")
+    check_quarter(period)
     region = bbox or INDONESIA
-    table = _read(path, region, settings)
+    table = _read(path, region)
+    limit = (settings or ImportSettings()).max_features
+    if len(table) > limit:
+        raise FileTooLarge(
+            f"{path.name}: {len(table):,} tiles over the region, over the limit of {limit:,} "
+            "features (PETADESA_IMPORT_MAX_FEATURES)"
+        )
     report = ImportReport(target="speed_tile (Ookla tiles)", path=str(path), read=len(table))
+    table["quadkey"] = quadkey_text(table["quadkey"])
     x, y, ok = quadkey_tiles(table["quadkey"])
     for i in np.flatnonzero(~ok).tolist():
+        quadkey = table["quadkey"].iloc[i]
         report.add(
             Severity.ERROR,
-            f"quadkey {table['quadkey'].iloc[i]!r} is not a zoom-{ZOOM} quadkey (digits 0-3)",
+            f"quadkey {quadkey!r} is not a zoom-{ZOOM} quadkey (16 digits 0-3)",
             index=int(i),
+            feature_id=quadkey,
             field="quadkey",
         )
     refused = report.rejected_indexes()
@@ -114,6 +146,19 @@ def read_ookla_tiles(
     return _frame(table, x, y, period, network), report
 
 
+def quadkey_text(values: pd.Series) -> pd.Series:
+    """Quadkeys as text: a column read as numbers (the digits survive) back to 16 digits."""
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.Series(
+            [
+                "" if pd.isna(v) else f"{int(v):0{ZOOM}d}" if float(v).is_integer() else str(v)
+                for v in values
+            ],
+            index=values.index,
+        )
+    return values.astype(str).str.strip()
+
+
 def quadkey_tiles(quadkeys: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tile columns and rows of zoom-16 quadkeys, and which quadkeys are valid.
 
@@ -121,29 +166,36 @@ def quadkey_tiles(quadkeys: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarr
     position ``i`` adds ``d & 1`` to the column's bit and ``d >> 1`` to the row's bit
     ``ZOOM - 1 - i`` (Bing Maps' tile system, as :meth:`morecantile.TileMatrixSet.quadkey`).
     """
-    text = quadkeys.astype(str).str.strip().to_numpy(dtype=f"<U{ZOOM + 1}")
-    valid = np.char.str_len(text) == ZOOM
-    padded = np.where(valid, text, "0" * ZOOM).astype(f"S{ZOOM}")
+    text = quadkeys.astype(str)
+    valid = text.str.fullmatch(f"[0-3]{{{ZOOM}}}").to_numpy(dtype=bool)
+    padded = np.where(valid, text.to_numpy(dtype=object), "0" * ZOOM).astype(f"S{ZOOM}")
     digits = np.frombuffer(padded.tobytes(), dtype=np.uint8).reshape(-1, ZOOM) - ord("0")
-    valid &= (digits <= 3).all(axis=1)  # uint8: a character below "0" wraps around too
-    digits = np.where(valid[:, None], digits, 0).astype(np.int64)
+    digits = digits.astype(np.int64)
     weights = 1 << np.arange(ZOOM - 1, -1, -1, dtype=np.int64)
     return (digits & 1) @ weights, (digits >> 1) @ weights, valid
 
 
-def _read(path: Path, region: tuple[float, ...], settings: ImportSettings | None) -> pd.DataFrame:
-    """The file's rows that may lie over ``region``: Parquet by quadkey range, else whole."""
-    check_size(path, settings)
+def _read(path: Path, region: tuple[float, ...]) -> pd.DataFrame:
+    """The file's rows that may lie over ``region``: Parquet by quadkey range, else by box."""
     if path.suffix.lower() != ".parquet":
-        frame = read_features(path, settings=settings)
-        frame.columns = [c.lower() if c != frame.geometry.name else c for c in frame.columns]
+        try:
+            fields = {f.lower(): f for f in pyogrio.read_info(path)["fields"]}
+            wanted = [fields[c] for c in COLUMNS if c in fields]
+            frame = pyogrio.read_dataframe(path, bbox=tuple(region), columns=wanted)
+        except pyogrio.errors.DataSourceError as exc:
+            raise UnreadableFile(f"{path.name}: not a readable tile file ({exc})") from exc
         table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        table.columns = [c.lower() for c in table.columns]
     else:
         try:
             schema = pq.read_schema(path)
             names = {n.lower(): n for n in schema.names}
             wanted = [names[c] for c in COLUMNS if c in names]
-            data = pq.read_table(path, columns=wanted, filters=_prefix_filter(region, names))
+            text = "quadkey" in names and pa.types.is_string(
+                schema.field(names["quadkey"]).type
+            )  # quadkeys stored as numbers cannot be read by range: read whole, then cut
+            ranges = _prefix_filter(region, names) if text else None
+            data = pq.read_table(path, columns=wanted, filters=ranges)
         except (pa.ArrowInvalid, OSError) as exc:
             raise UnreadableFile(f"{path.name}: not a readable Parquet file ({exc})") from exc
         table = data.to_pandas()
@@ -219,23 +271,52 @@ def import_ookla_tiles(
     engine: Engine,
     path: str | Path,
     *,
+    regency: str | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     period: dt.date | None = None,
     network: str | None = None,
     skip_invalid: bool = False,
     progress: Progress | None = None,
 ) -> tuple[ImportReport, ImportReport]:
-    """Read an Ookla tile file over ``bbox`` and import its tiles (one transaction).
+    """Import the tiles of an Ookla file over the registry's regencies (one transaction).
 
-    The tiles' source is the quarter and network (``... 2024-07-01 mobile``), so each
-    quarter's tiles are kept beside the others and importing a file again changes nothing.
-    Returns the report on the file's rows and the import's report on the tiles.
+    Over ``regency`` when given (:class:`~geo.errors.AreaNotFound` when the registry has
+    none of that code), else over every regency of the registry; only tiles over a regency's
+    boundary are kept. ``bbox`` narrows the read further. With no regency in the registry the
+    tiles of all Indonesia are read and kept (they are linked when boundaries come). The
+    tiles' source is the quarter and network (``... 2024-07-01 mobile``), so each quarter is
+    kept beside the others and importing a file again changes nothing. Returns the report on
+    the file's rows and the import's report on the tiles.
     """
+    from geo import queries  # noqa: PLC0415 - queries imports the models
     from geo.ingest.assets import import_assets  # noqa: PLC0415 - assets imports the frame
+    from geo.store.db import transaction  # noqa: PLC0415
 
+    with transaction(engine) as session:
+        areas = queries.regencies(session)
+    if regency is not None:
+        code = normalize_code(regency)
+        areas = areas[areas["code"] == code]
+        if areas.empty:
+            raise AreaNotFound(f"no regency {code} in the registry: import its boundaries first")
+    region = tuple(float(v) for v in areas.total_bounds) if len(areas) else INDONESIA
+    if bbox is not None:
+        region = _intersection(region, bbox)
     tiles, rows = read_ookla_tiles(
-        path, bbox=bbox, period=period, network=network, skip_invalid=skip_invalid
+        path, bbox=region, period=period, network=network, skip_invalid=skip_invalid
     )
+    if len(areas):
+        tree = shapely.STRtree(areas.geometry.to_numpy())
+        over = np.zeros(len(tiles), dtype=bool)
+        over[np.unique(tree.query(tiles.geometry.to_numpy(), predicate="intersects")[0])] = True
+        if (~over).any():
+            rows.add(
+                Severity.WARNING,
+                f"{int((~over).sum()):,} tiles over no regency of the registry left out",
+            )
+            tiles = tiles[over].reset_index(drop=True)
+        if tiles.empty:
+            raise ImportRejected(f"{Path(path).name}: no tile over the registry's regencies", rows)
     report = import_assets(
         engine,
         "speed_tile",
@@ -245,3 +326,9 @@ def import_ookla_tiles(
         progress=progress,
     )
     return rows, report
+
+
+def _intersection(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """The overlap of two lon/lat boxes (a box of no area where they do not overlap)."""
+    west, south = max(a[0], b[0]), max(a[1], b[1])
+    return (west, south, max(west, min(a[2], b[2])), max(south, min(a[3], b[3])))
