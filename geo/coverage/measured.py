@@ -97,27 +97,36 @@ def village_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     ]
     villages = frame.groupby("village_code", sort=True)
     totals = villages["tests"].sum()
-    shares = frame.groupby(["village_code", "code"])["tests"].sum().div(totals, level=0)
-    by_code = {
-        village: {int(c): float(v) for c, v in group.droplevel(0).items()}
-        for village, group in shares.groupby(level=0)
-    }
+    shares = (
+        frame.groupby(["village_code", "code"])["tests"].sum().div(totals, level=0).unstack()
+    )
+    codes = [int(c) for c in shares.columns]
+    by_code = [
+        {c: float(v) for c, v in zip(codes, row, strict=True) if v > 0}
+        for row in shares.reindex(totals.index).fillna(0.0).to_numpy()
+    ]
     tiles = frame["kind"] == "tile"
     ends = frame["taken_on"].where(
         ~tiles, frame["taken_on"] + pd.DateOffset(months=3) - pd.Timedelta(days=1)
     )
     first, last = villages["taken_on"].min(), ends.groupby(frame["village_code"]).max()
     out = pd.DataFrame({"code": totals.index})
-    out["measured_class"] = [reach_class(by_code[v]) for v in totals.index]
-    out["measured_code"] = [by_code[v] for v in totals.index]
+    out["measured_class"] = [reach_class(shares) for shares in by_code]
+    out["measured_code"] = by_code
     out["measured_tests"] = totals.to_numpy()
     out["measured_download_kbps"] = _weighted_medians(frame).reindex(totals.index).to_numpy()
     out["measured_period"] = [
         None if pd.isna(a) else f"{a.date().isoformat()}..{b.date().isoformat()}"
         for a, b in zip(first.reindex(totals.index), last.reindex(totals.index), strict=True)
     ]
-    sources = villages["source"].agg(lambda s: sorted(set(s)))
-    out["measured_sources"] = sources.reindex(totals.index).to_numpy()
+    # each village's distinct sources, split from one sorted array (a group apply per village
+    # of ~80,000 took seconds)
+    pairs = frame[["village_code", "source"]].drop_duplicates()
+    pairs = pairs.sort_values(["village_code", "source"], kind="stable")
+    names, starts = np.unique(pairs["village_code"].to_numpy(dtype=object), return_index=True)
+    split = np.split(pairs["source"].to_numpy(dtype=object), starts[1:])
+    sources = dict(zip(names.tolist(), (list(part) for part in split), strict=True))
+    out["measured_sources"] = [sources[v] for v in totals.index]
     return out[MEASURED_COLUMNS]
 
 
