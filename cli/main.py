@@ -76,13 +76,14 @@ class State:
         self._engine: Engine | None = None
 
     def engine(self) -> Engine:
-        """The registry's engine, creating the schema on first use."""
-        if self._engine is None:
-            from geo.store.db import init_schema, make_engine, schema_exists  # noqa: PLC0415
+        """The registry's engine (:func:`geo.store.db.open_registry`).
 
-            self._engine = make_engine(self.database)
-            if not schema_exists(self._engine):
-                init_schema(self._engine)
+        Its schema is made on first use; a GeoPackage of an older version is upgraded.
+        """
+        if self._engine is None:
+            from geo.store.db import open_registry  # noqa: PLC0415
+
+            self._engine = open_registry(self.database)
         return self._engine
 
     def close(self) -> None:
@@ -173,12 +174,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 @handle_errors
 def init() -> None:
     """Create the registry (or upgrade its schema) in the chosen database."""
-    from geo.store.db import init_schema  # noqa: PLC0415
+    from geo.store.db import init_schema, make_engine  # noqa: PLC0415
     from geo.summary import describe_database  # noqa: PLC0415
 
-    engine = current().engine()
-    init_schema(engine)
-    console.print(f"registry ready: {describe_database(engine)}")
+    engine = make_engine(current().database)  # not open_registry: it refuses an old PostGIS
+    try:
+        init_schema(engine)
+        console.print(f"registry ready: {describe_database(engine)}")
+    finally:
+        engine.dispose()
 
 
 @codes_app.command("import")

@@ -97,9 +97,7 @@ def village_measurements(measurements: pd.DataFrame) -> pd.DataFrame:
     ]
     villages = frame.groupby("village_code", sort=True)
     totals = villages["tests"].sum()
-    shares = (
-        frame.groupby(["village_code", "code"])["tests"].sum().div(totals, level=0).unstack()
-    )
+    shares = frame.groupby(["village_code", "code"])["tests"].sum().div(totals, level=0).unstack()
     codes = [int(c) for c in shares.columns]
     by_code = [
         {c: float(v) for c, v in zip(codes, row, strict=True) if v > 0}

@@ -213,6 +213,14 @@ class Backend:
         """Create or upgrade the registry schema."""
         raise NotImplementedError
 
+    upgrades_on_open = False
+    """Whether a registry of an older version is upgraded when a command opens it (a personal
+    file), rather than left for ``petadesa init`` (the shared system of record)."""
+
+    def schema_behind(self, engine: Engine) -> bool:
+        """Whether the registry's schema is older than this version's."""
+        raise NotImplementedError
+
     def describe(self, engine: Engine) -> str:
         """Where the registry is, without a password."""
         raise NotImplementedError
@@ -368,7 +376,55 @@ class GeoPackage(Backend):
         finally:
             for table_, indexes in declared.items():
                 table_.indexes.update(indexes - set(table_.indexes))
+        self._add_missing_columns(engine)
         self._register_attribute_tables(engine)
+
+    def missing_columns(self, engine: Engine) -> dict[str, list[Column]]:
+        """The models' columns that the file's existing tables lack (a file of an older version).
+
+        Tables the file lacks are not listed: ``create_all`` makes them.
+        """
+        inspector = sqlalchemy.inspect(engine)
+        existing = set(inspector.get_table_names())
+        missing: dict[str, list[Column]] = {}
+        for table_ in Base.metadata.sorted_tables:
+            if table_.name not in existing:
+                continue
+            have = {c["name"] for c in inspector.get_columns(table_.name)}
+            lacking = [c for c in table_.columns if c.name not in have]
+            if lacking:
+                missing[table_.name] = lacking
+        return missing
+
+    upgrades_on_open = True
+
+    def schema_behind(self, engine: Engine) -> bool:
+        """Whether the file lacks a table or a column of this version's models."""
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+        return any(t.name not in tables for t in Base.metadata.sorted_tables) or bool(
+            self.missing_columns(engine)
+        )
+
+    def _add_missing_columns(self, engine: Engine) -> None:
+        """Upgrade a file of an older version: add the columns later versions added.
+
+        Every column added since the first version is nullable and without geometry, which
+        SQLite adds in place (``ALTER TABLE ... ADD COLUMN``); anything else is refused with
+        what to do, rather than half done.
+        """
+        missing = self.missing_columns(engine)
+        for name, lacking in missing.items():
+            for added in lacking:
+                if not added.nullable or isinstance(added.type, Geometry):
+                    raise ConfigurationError(
+                        f"{engine.url.database}: column {name}.{added.name} cannot be added to "
+                        "this older GeoPackage; import its data into a new one"
+                    )
+        with engine.begin() as conn:
+            for name, lacking in missing.items():
+                for added in lacking:
+                    kind = added.type.compile(dialect=conn.dialect)
+                    conn.execute(text(f'ALTER TABLE "{name}" ADD COLUMN "{added.name}" {kind}'))
 
     def _register_attribute_tables(self, engine: Engine) -> None:
         """List the tables without geometry (the code list, the census) as ``attributes``.
@@ -688,6 +744,18 @@ class PostGIS(Backend):
         with engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         upgrade_postgis(engine)
+
+    def schema_behind(self, engine: Engine) -> bool:
+        """Whether the database's Alembic revision is not this version's head."""
+        from alembic.migration import MigrationContext  # noqa: PLC0415 - PostGIS only
+        from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+        from geo.store.db import alembic_config  # noqa: PLC0415 - db makes engines from here
+
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
+        return current != head
 
     def describe(self, engine: Engine) -> str:
         """``PostGIS postgresql+psycopg://user:***@host/db``."""

@@ -69,6 +69,29 @@ def init_schema(engine: Engine) -> None:
     backend_of(engine).init_schema(engine)
 
 
+def open_registry(url: str | None = None) -> Engine:
+    """An engine on the registry, its schema made when there is none.
+
+    A GeoPackage of an older version is upgraded in place (tables and columns added); a
+    PostGIS database of an older revision is refused with what to run
+    (:class:`~geo.errors.ConfigurationError`): its migrations are run on purpose.
+    """
+    engine = make_engine(url)
+    if not schema_exists(engine):
+        init_schema(engine)
+        return engine
+    backend = backend_of(engine)
+    if backend.schema_behind(engine):
+        if not backend.upgrades_on_open:
+            engine.dispose()
+            raise ConfigurationError(
+                f"{backend.describe(engine)} has the schema of an older version: "
+                "run petadesa init to upgrade it"
+            )
+        init_schema(engine)
+    return engine
+
+
 def upgrade_postgis(engine: Engine, revision: str = "head") -> None:
     """Run the Alembic migrations against a PostGIS engine."""
     from alembic import command  # noqa: PLC0415 - Alembic only matters for PostGIS
