@@ -24,8 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from geo.codes import InvalidCode
 from geo.errors import (
     AreaNotFound,
+    CollectionNotFound,
     ConfigurationError,
     CRSProblem,
+    FeatureNotFound,
     FileTooLarge,
     ImportRejected,
     PetadesaError,
@@ -81,6 +83,8 @@ class ProblemKind:
 # Looked up along the exception's MRO: the most specific class wins.
 PROBLEM_KINDS: dict[type[Exception], ProblemKind] = {
     AreaNotFound: ProblemKind(404, "Area not found"),
+    CollectionNotFound: ProblemKind(404, "Collection not found"),
+    FeatureNotFound: ProblemKind(404, "Feature not found"),
     UnknownLayer: ProblemKind(404, "Unknown layer"),
     InvalidCode: ProblemKind(400, "Invalid area code", "invalid_code"),
     InvalidParameter: ProblemKind(400, "Invalid parameter"),

@@ -33,6 +33,44 @@ class LandingPage(BaseModel):
     links: list[Link]
 
 
+class Conformance(BaseModel):
+    """The OGC API conformance classes the service implements."""
+
+    conformsTo: list[str]  # noqa: N815 - OGC API's member name
+
+
+class SpatialExtent(BaseModel):
+    """A collection's box(es), west, south, east, north, in ``crs``."""
+
+    bbox: list[list[float]]
+    crs: str
+
+
+class Extent(BaseModel):
+    """Where a collection's features are."""
+
+    spatial: SpatialExtent
+
+
+class Collection(BaseModel):
+    """One feature collection (OGC API Features ``collectionDesc``)."""
+
+    id: str
+    title: str
+    description: str | None = None
+    itemType: str = "feature"  # noqa: N815 - OGC API's member name
+    crs: list[str]
+    extent: Extent | None = None
+    links: list[Link]
+
+
+class CollectionList(BaseModel):
+    """Every feature collection (OGC API Features ``collections``)."""
+
+    links: list[Link]
+    collections: list[Collection]
+
+
 class Health(BaseModel):
     """The database answered and holds a registry."""
 

@@ -68,3 +68,15 @@ class RasterRejected(PetadesaError):
     """A raster that cannot serve its purpose (no overlap, only nodata, negative counts...)."""
 
     code = "raster_rejected"
+
+
+class CollectionNotFound(PetadesaError):
+    """No feature collection of that id (collection ids are the registry's layer names)."""
+
+    code = "collection_not_found"
+
+
+class FeatureNotFound(PetadesaError):
+    """No feature of that id in the collection."""
+
+    code = "feature_not_found"

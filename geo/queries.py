@@ -503,6 +503,14 @@ def _plain_frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
     return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
+def geo_frame(session: Session, stmt: Select[Any]) -> gpd.GeoDataFrame:
+    """Rows of ``stmt`` as a GeoDataFrame in EPSG:4326, its WKB ``geometry`` column decoded.
+
+    For readers of the registry beyond this module (:mod:`geo.features`): one decoder.
+    """
+    return _geo_frame(session, stmt)
+
+
 def _geo_frame(session: Session, stmt: Select[Any]) -> gpd.GeoDataFrame:
     """Rows of ``stmt`` as a GeoDataFrame in EPSG:4326, its WKB ``geometry`` column decoded."""
     frame = _plain_frame(session, stmt)

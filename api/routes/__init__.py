@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import districts, gaps, health, landing, layers, maps, regencies, summary, villages
+from api.routes import (
+    districts,
+    features,
+    gaps,
+    health,
+    landing,
+    layers,
+    maps,
+    regencies,
+    summary,
+    villages,
+)
 
 TAGS = [
     {"name": "landing", "description": "What the API is and where everything is"},
     {"name": "health", "description": "Whether the registry database answers"},
+    {"name": "features", "description": "OGC API Features: every layer as a collection"},
     {"name": "summary", "description": "Counts per level and layer"},
     {"name": "regencies", "description": "Regencies and cities (kabupaten/kota)"},
     {"name": "districts", "description": "Districts (kecamatan)"},
@@ -20,6 +32,7 @@ TAGS = [
 api_router = APIRouter()
 api_router.include_router(landing.router, tags=["landing"])
 api_router.include_router(health.router, tags=["health"])
+api_router.include_router(features.router, tags=["features"])
 api_router.include_router(summary.router, tags=["summary"])
 api_router.include_router(regencies.router, prefix="/regencies", tags=["regencies"])
 api_router.include_router(districts.router, prefix="/districts", tags=["districts"])

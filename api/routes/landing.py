@@ -12,17 +12,36 @@ router = APIRouter()
 
 JSON = "application/json"
 # (path, rel, media type, title); paths with {...} are templates.
+# OGC API clients (GDAL, QGIS, OWSLib) follow the one ``data`` link to the collections and
+# ``conformance`` to what is implemented; the registry's own endpoints are ``related``.
 ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
+    ("/conformance", "conformance", JSON, "OGC API conformance classes"),
+    ("/collections", "data", JSON, "OGC API Features: every layer as a collection"),
     ("/health", "status", JSON, "Whether the registry database answers"),
-    ("/summary", "data", JSON, "Counts per level and layer (?regency=35.07)"),
-    ("/regencies", "data", GEOJSON_MEDIA_TYPE, "Regencies and cities (kabupaten/kota)"),
-    ("/districts", "data", GEOJSON_MEDIA_TYPE, "Districts (kecamatan) (?regency=)"),
-    ("/villages", "data", GEOJSON_MEDIA_TYPE, "Villages (desa/kelurahan) (?regency=&district=)"),
-    ("/villages/{code}", "data", GEOJSON_MEDIA_TYPE, "A village with its linked assets"),
-    ("/layers", "data", JSON, "Asset layers"),
-    ("/layers/{layer}/items", "data", GEOJSON_MEDIA_TYPE, "Assets of one layer (?bbox=...)"),
-    ("/villages-without/{layer}", "data", GEOJSON_MEDIA_TYPE, "Villages with no asset of a layer"),
-    ("/maps/registry?regency=35.07", "data", "text/html", "Registry map of a regency (?lang=en)"),
+    ("/summary", "related", JSON, "Counts per level and layer (?regency=35.07)"),
+    ("/regencies", "related", GEOJSON_MEDIA_TYPE, "Regencies and cities (kabupaten/kota)"),
+    ("/districts", "related", GEOJSON_MEDIA_TYPE, "Districts (kecamatan) (?regency=)"),
+    (
+        "/villages",
+        "related",
+        GEOJSON_MEDIA_TYPE,
+        "Villages (desa/kelurahan) (?regency=&district=)",
+    ),
+    ("/villages/{code}", "related", GEOJSON_MEDIA_TYPE, "A village with its linked assets"),
+    ("/layers", "related", JSON, "Asset layers"),
+    ("/layers/{layer}/items", "related", GEOJSON_MEDIA_TYPE, "Assets of one layer (?bbox=...)"),
+    (
+        "/villages-without/{layer}",
+        "related",
+        GEOJSON_MEDIA_TYPE,
+        "Villages with no asset of a layer",
+    ),
+    (
+        "/maps/registry?regency=35.07",
+        "related",
+        "text/html",
+        "Registry map of a regency (?lang=en)",
+    ),
 )
 
 

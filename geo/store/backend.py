@@ -162,6 +162,12 @@ class Backend:
         """Keep the rows of ``stmt`` whose ``geom`` intersects the box, through the index."""
         raise NotImplementedError
 
+    def extent(
+        self, session: Session, model: type, geom: Any
+    ) -> tuple[float, float, float, float] | None:
+        """The box of ``model``'s geometries (lon/lat), ``None`` for an empty table."""
+        raise NotImplementedError
+
     def spatial_join(
         self,
         outer: FromClause,
@@ -306,6 +312,25 @@ class GeoPackage(Backend):
         )
         exact = func.ST_Intersects(geom, _envelope_param(bounds))
         return stmt.join_from(model, rtree, boxed).where(exact)
+
+    def extent(
+        self, session: Session, model: type, geom: Any
+    ) -> tuple[float, float, float, float] | None:
+        """From the layer's R*Tree: its boxes' extremes, no geometry read.
+
+        The R*Tree keeps 32-bit boxes rounded outwards: the extent holds every geometry and is
+        at most ~2 m larger.
+        """
+        rtree = _rtree(model.__tablename__, geom.key)
+        row = session.execute(
+            select(
+                func.min(rtree.c.minx),
+                func.min(rtree.c.miny),
+                func.max(rtree.c.maxx),
+                func.max(rtree.c.maxy),
+            )
+        ).one()
+        return None if row[0] is None else tuple(float(v) for v in row)
 
     def spatial_join(
         self,
@@ -685,6 +710,21 @@ class PostGIS(Backend):
     ) -> Select[Any]:
         """``ST_Intersects``, which the planner answers from the GiST index."""
         return stmt.where(func.ST_Intersects(geom, _envelope_param(bounds)))
+
+    def extent(
+        self, session: Session, model: type, geom: Any
+    ) -> tuple[float, float, float, float] | None:
+        """``ST_Extent`` of the column (one pass over the boxes)."""
+        box = select(func.ST_Extent(geom).label("box")).subquery()
+        row = session.execute(
+            select(
+                func.ST_XMin(box.c.box),
+                func.ST_YMin(box.c.box),
+                func.ST_XMax(box.c.box),
+                func.ST_YMax(box.c.box),
+            )
+        ).one()
+        return None if row[0] is None else tuple(float(v) for v in row)
 
     def spatial_join(
         self,

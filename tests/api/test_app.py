@@ -18,6 +18,11 @@ from geo.errors import ConfigurationError
 OPERATIONS = {
     ("get", "/"): "getLandingPage",
     ("get", "/health"): "getHealth",
+    ("get", "/conformance"): "getConformance",
+    ("get", "/collections"): "getCollections",
+    ("get", "/collections/{collectionId}"): "describeCollection",
+    ("get", "/collections/{collectionId}/items"): "getFeatures",
+    ("get", "/collections/{collectionId}/items/{featureId}"): "getFeature",
     ("get", "/summary"): "getSummary",
     ("get", "/regencies"): "listRegencies",
     ("get", "/districts"): "listDistricts",

@@ -35,6 +35,8 @@ def test_landing_page_links_every_endpoint(client):
         "/",
         "/openapi.json",
         "/docs",
+        "/conformance",
+        "/collections",
         "/health",
         "/summary",
         "/regencies",

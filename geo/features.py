@@ -1,0 +1,166 @@
+"""The registry's layers as feature collections, the way OGC API Features serves them.
+
+A collection is one table read as features: the four administrative levels (their versions
+in force, keyed by Kemendagri code), the asset layers and the measurement layers (keyed by
+row id). Collection ids are the registry's layer names. :func:`items` pages through a
+collection in key order, filtered by a box through the spatial index on either backend, and
+counts what matched; :func:`item` reads one feature by its key; :func:`extent` is the box of a
+collection from the spatial index. Everything is returned as GeoDataFrames in EPSG:4326 (CRS84
+order: longitude, latitude); rendering and HTTP belong to :mod:`api`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Column, ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+import geopandas as gpd
+
+from geo import queries
+from geo.store.backend import backend_of
+from geo.store.models import AREA_MODELS, ASSET_LAYERS, MEASUREMENT_LAYERS
+
+MAX_LIMIT = 10_000
+"""The most features one page holds (OGC API Features' recommended maximum)."""
+DEFAULT_LIMIT = 10
+_AREA_TITLES = {
+    "province": ("Provinces", "Provinsi"),
+    "regency": ("Regencies and cities", "Kabupaten/kota"),
+    "district": ("Districts", "Kecamatan"),
+    "village": ("Villages", "Desa/kelurahan"),
+}
+_HIDDEN = {"valid_to"}  # areas: every row served is in force
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One table read as features."""
+
+    id: str
+    title: str
+    title_id: str
+    model: type
+    geometry_type: str
+    kind: str
+    """``area`` (keyed by code, versions in force only), ``asset`` or ``measurement`` (by id)."""
+
+    @property
+    def geom(self) -> Any:
+        """The geometry column."""
+        return self.model.boundary if self.kind == "area" else self.model.geom
+
+    @property
+    def key(self) -> Any:
+        """The column a feature's id comes from."""
+        return self.model.code if self.kind == "area" else self.model.id
+
+    @property
+    def properties(self) -> list[Column]:
+        """The columns published as properties (all but the geometry; areas: not validity)."""
+        table = self.model.__table__
+        skip = {self.geom.key, *(_HIDDEN if self.kind == "area" else ())}
+        return [c for c in table.columns if c.name not in skip]
+
+    def in_force(self) -> list[ColumnElement[bool]]:
+        """Conditions keeping the rows served: the versions in force of an area."""
+        return [self.model.in_force()] if self.kind == "area" else []
+
+
+def _collections() -> dict[str, Collection]:
+    out: dict[str, Collection] = {}
+    for model in AREA_MODELS.values():
+        title, title_id = _AREA_TITLES[model.__tablename__]
+        out[model.__tablename__] = Collection(
+            model.__tablename__, title, title_id, model, "MultiPolygon", "area"
+        )
+    for kind, layers in (("asset", ASSET_LAYERS), ("measurement", MEASUREMENT_LAYERS)):
+        for info in layers.values():
+            geometry_type = {"POINT": "Point", "MULTILINESTRING": "MultiLineString"}.get(
+                info.model.geometry_type, "MultiPolygon"
+            )
+            out[info.name] = Collection(
+                info.name, info.title, info.title_id, info.model, geometry_type, kind
+            )
+    return out
+
+
+COLLECTIONS: dict[str, Collection] = _collections()
+"""Every collection by id: ``province``, ``regency``, ``district``, ``village``, the asset
+layers, the measurement layers."""
+
+
+@dataclass
+class Page:
+    """One page of a collection's features and how many matched in all."""
+
+    features: gpd.GeoDataFrame
+    matched: int
+
+
+def items(
+    session: Session,
+    collection: Collection,
+    *,
+    bbox: queries.BBox | None = None,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> Page:
+    """Features ``offset`` to ``offset + limit`` of the collection in key order, and the count.
+
+    ``bbox`` (lon/lat) keeps the features intersecting it, through the spatial index.
+    Raises ValueError for a limit outside 1..:data:`MAX_LIMIT`, a negative offset or a box
+    whose corners are swapped.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, got {offset}")
+    stmt = _select(collection)
+    count = select(func.count()).select_from(collection.model).where(*collection.in_force())
+    if bbox is not None:
+        bounds = _bounds(bbox)
+        stmt = backend_of(session).within_bbox(stmt, collection.model, collection.geom, bounds)
+        count = backend_of(session).within_bbox(count, collection.model, collection.geom, bounds)
+    frame = _frame(session, stmt.order_by(collection.key).limit(limit).offset(offset))
+    return Page(frame, int(session.execute(count).scalar_one()))
+
+
+def item(session: Session, collection: Collection, feature_id: str) -> gpd.GeoDataFrame:
+    """The feature whose key is ``feature_id`` (no row when there is none)."""
+    if collection.kind == "area":
+        key: Any = feature_id
+    else:
+        try:
+            key = int(feature_id)
+        except ValueError:
+            return _frame(session, _select(collection).where(False))
+    return _frame(session, _select(collection).where(collection.key == key))
+
+
+def extent(session: Session, collection: Collection) -> tuple[float, float, float, float] | None:
+    """The box of the collection's features (lon/lat), ``None`` when it has none."""
+    return backend_of(session).extent(session, collection.model, collection.geom)
+
+
+def _select(collection: Collection) -> Any:
+    columns = [getattr(collection.model, c.key) for c in collection.properties]
+    geometry = func.ST_AsBinary(collection.geom).label("geometry")
+    return select(*columns, geometry).where(*collection.in_force())
+
+
+def _frame(session: Session, stmt: Any) -> gpd.GeoDataFrame:
+    frame = queries.geo_frame(session, stmt)
+    if "id" in frame.columns and pd.api.types.is_float_dtype(frame["id"]):
+        frame["id"] = frame["id"].astype("int64")
+    return frame
+
+
+def _bounds(bbox: queries.BBox) -> tuple[float, float, float, float]:
+    west, south, east, north = (float(v) for v in bbox)
+    if west > east or south > north:
+        raise ValueError(f"bbox must be west,south,east,north, got {west},{south},{east},{north}")
+    return west, south, east, north

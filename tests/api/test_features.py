@@ -1,0 +1,187 @@
+"""OGC API Features Part 1 (Core) over the Kab. Malang registry, and GDAL's OAPIF client."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+import shapely
+
+from api.routes.features import CONFORMANCE, CRS84
+from api.schemas import CollectionList, Conformance, LandingPage
+from geo import features, queries
+from geo.store.db import make_engine, transaction
+
+VILLAGES = 390
+
+
+@pytest.fixture(scope="module")
+def malang_villages(registry_url):
+    engine = make_engine(registry_url)
+    with transaction(engine) as session:
+        frame = queries.villages(session)
+    engine.dispose()
+    return frame
+
+
+def test_the_landing_page_leads_clients_to_the_collections_and_conformance(client):
+    page = LandingPage.model_validate(client.get("/").json())
+
+    data = [link.href for link in page.links if link.rel == "data"]
+    assert [href.removeprefix("http://testserver") for href in data] == ["/collections"]
+    conformance = [link.href for link in page.links if link.rel == "conformance"]
+    assert [href.removeprefix("http://testserver") for href in conformance] == ["/conformance"]
+
+
+def test_conformance_claims_core_geojson_and_openapi(client):
+    body = Conformance.model_validate(client.get("/conformance").json())
+    assert body.conformsTo == CONFORMANCE
+
+
+def test_every_layer_is_a_collection_with_its_extent(client, malang_villages):
+    response = client.get("/collections")
+
+    assert response.status_code == 200
+    listed = CollectionList.model_validate(response.json())
+    assert [c.id for c in listed.collections] == list(features.COLLECTIONS)
+    by_id = {c.id: c for c in listed.collections}
+    village = by_id["village"]
+    assert village.crs == [CRS84] and village.itemType == "feature"
+    [box] = village.extent.spatial.bbox
+    west, south, east, north = malang_villages.total_bounds
+    assert box == pytest.approx([west, south, east, north], abs=1e-4)  # R*Tree: float32
+    assert box[0] <= west and box[1] <= south and box[2] >= east and box[3] >= north
+    assert by_id["speed_tile"].extent is None  # nothing measured in this registry
+    items = [link.href for link in village.links if link.rel == "items"]
+    assert items == ["http://testserver/collections/village/items"]
+    one = client.get("/collections/tower").json()
+    assert one["id"] == "tower" and one["title"] == "BTS towers"
+
+
+def test_paging_through_the_villages_gives_each_once(client, malang_villages):
+    seen, url, pages = [], "/collections/village/items?limit=100", 0
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/geo+json"
+        body = response.json()
+        assert body["numberMatched"] == VILLAGES
+        assert body["numberReturned"] == len(body["features"])
+        seen += [feature["id"] for feature in body["features"]]
+        following = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        url = following[0] if following else None
+        pages += 1
+    assert pages == 4 and seen == sorted(malang_villages["code"])
+    last = client.get("/collections/village/items?limit=100&offset=300").json()
+    [before] = [link["href"] for link in last["links"] if link["rel"] == "prev"]
+    assert "offset=200" in before and last["numberReturned"] == 90
+
+
+def test_a_bbox_keeps_the_villages_it_touches(client, malang_villages):
+    box = (112.60, -8.10, 112.70, -8.00)
+    expected = malang_villages[malang_villages.intersects(shapely.box(*box))]["code"].tolist()
+
+    body = client.get(
+        "/collections/village/items", params={"bbox": ",".join(map(str, box)), "limit": 1000}
+    ).json()
+
+    assert body["numberMatched"] == len(expected) > 0
+    assert [f["id"] for f in body["features"]] == sorted(expected)
+
+
+def test_one_feature_by_its_id(client, malang_villages):
+    code = malang_villages["code"].iloc[5]
+    village = client.get(f"/collections/village/items/{code}")
+    tower = client.get("/collections/tower/items?limit=1").json()["features"][0]
+    again = client.get(f"/collections/tower/items/{tower['id']}")
+
+    assert village.status_code == 200
+    body = village.json()
+    assert (body["id"], body["properties"]["name"]) == (code, malang_villages["name"].iloc[5])
+    assert {link["rel"] for link in body["links"]} == {"self", "collection"}
+    assert again.json()["geometry"] == tower["geometry"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/collections/bridge", 404, "collection_not_found"),
+        ("/collections/bridge/items", 404, "collection_not_found"),
+        ("/collections/village/items/35.07.99.9999", 404, "feature_not_found"),
+        ("/collections/tower/items/not-a-number", 404, "feature_not_found"),
+        ("/collections/village/items?limit=0", 400, "invalid_request"),
+        ("/collections/village/items?limit=10001", 400, "invalid_request"),
+        ("/collections/village/items?offset=-1", 400, "invalid_request"),
+        ("/collections/village/items?bbox=1,2,3", 400, "invalid_bbox"),
+        ("/collections/village/items?colour=red", 400, "invalid_parameter"),
+    ],
+)
+def test_mistakes_are_problems_not_errors(client, path, status, code):
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+
+
+SERVE = """
+import sys
+from api.server import serve
+from api.settings import ApiSettings
+serve(sys.argv[1], ApiSettings(_env_file=None, port=int(sys.argv[2]), workers=1))
+"""
+
+
+@pytest.fixture
+def served(registry_url, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, registry_url, str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, server.communicate()[0]
+        try:
+            httpx.get(f"{base}/health", timeout=2)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the server did not answer"
+            time.sleep(0.2)
+    yield base
+    server.terminate()
+    server.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_gdal_reads_every_village_as_an_ogc_api_features_client(served, malang_villages, tmp_path):
+    listing = subprocess.run(
+        ["ogrinfo", "-ro", "-q", f"OAPIF:{served}"], capture_output=True, text=True, check=True
+    )
+    out = tmp_path / "villages.geojson"
+    subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSON", str(out), f"OAPIF:{served}", "village"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    layers = [line.split(":", 1)[1].split("(")[0].strip() for line in listing.stdout.splitlines()]
+    assert layers == list(features.COLLECTIONS)
+    read = json.loads(out.read_text())["features"]
+    assert len(read) == VILLAGES
+    assert sorted(f["properties"]["code"] for f in read) == sorted(malang_villages["code"])
