@@ -180,3 +180,31 @@ def print_table(table: dict[str, dict], peer: str, also: str | None = None) -> N
             "CPU: medians of the timed part only; the server's is every PostgreSQL process on "
             "this machine (psutil), so keep the server otherwise idle."
         )
+
+
+def measure_children(script: str, child_args: Sequence[str], runs: int) -> dict:
+    """Run ``script --child *child_args`` ``runs`` times, each in its own process (no database).
+
+    The child prints one JSON object last, with ``seconds`` and ``peak_mb``. Returns the
+    medians, the fastest run, every run's seconds, the highest peak, and the last run's
+    other members.
+    """
+    results = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(script)))
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, script, "--child", *child_args],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": root},
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    seconds = [r["seconds"] for r in results]
+    return {
+        "median_s": statistics.median(seconds),
+        "min_s": min(seconds),
+        "runs": seconds,
+        "peak_mb": max(r["peak_mb"] for r in results),
+        **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")},
+    }

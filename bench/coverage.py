@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -301,25 +298,8 @@ def _gdal_viewshed_per_tower(grid, towers) -> None:  # noqa: ANN001
 
 
 def measure(suite: str, name: str, runs: int) -> dict:
-    """Run a contender ``runs`` times, each in its own process; medians and the last extras."""
-    results = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", suite, name],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    seconds = [r["seconds"] for r in results]
-    return {
-        "median_s": statistics.median(seconds),
-        "min_s": min(seconds),
-        "runs": seconds,
-        "peak_mb": max(r["peak_mb"] for r in results),
-        **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")},
-    }
+    """Run a contender ``runs`` times, each in its own process (see benchlib)."""
+    return benchlib.measure_children(__file__, [suite, name], runs)
 
 
 def main() -> None:

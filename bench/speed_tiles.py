@@ -12,9 +12,10 @@ no row group can be skipped: the worst case for the reader):
 - ``petadesa``: ``geo.ingest.sources.ookla.read_ookla_tiles`` over the same box: the quadkey
   and number columns only, filtered by quadkey range as they are read, squares built from the
   quadkeys;
-- ``petadesa import``: the same tiles read, validated, written and linked to the 8,494 Jawa
-  Timur villages on a GeoPackage (the whole ``speedtests import-ookla``; the villages loaded
-  before the clock starts).
+- ``petadesa import``: the whole ``speedtests import-ookla`` on a GeoPackage holding the 8,494
+  Jawa Timur villages (loaded before the clock starts): the same tiles read, those over the
+  province's regencies kept (the synthetic tiles are spread over its box, sea included),
+  validated, written and linked.
 
 Usage: ``python bench/speed_tiles.py [--runs 3] [--tiles 3800000]``; prints a table and writes
 ``bench/results/speed_tiles.json``.
@@ -24,11 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -170,6 +167,7 @@ def run_child(name: str, path: str) -> dict:
             "seconds": seconds,
             "peak_mb": peak_mb(),
             "tiles": report.inserted,
+            "read": rows.read,
             "linked": linked,
         }
     finally:
@@ -177,25 +175,8 @@ def run_child(name: str, path: str) -> dict:
 
 
 def measure(name: str, path: Path, runs: int) -> dict:
-    """Run a contender ``runs`` times, each in its own process; medians and the last extras."""
-    results = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", name, str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    seconds = [r["seconds"] for r in results]
-    return {
-        "median_s": statistics.median(seconds),
-        "min_s": min(seconds),
-        "runs": seconds,
-        "peak_mb": max(r["peak_mb"] for r in results),
-        **{k: v for k, v in results[-1].items() if k not in ("seconds", "peak_mb")},
-    }
+    """Run a contender ``runs`` times, each in its own process (see benchlib)."""
+    return benchlib.measure_children(__file__, [name, str(path)], runs)
 
 
 def main() -> None:

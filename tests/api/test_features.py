@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 import shapely
@@ -18,6 +15,8 @@ from api.routes.features import CONFORMANCE, CRS84
 from api.schemas import CollectionList, Conformance, LandingPage
 from geo import features, queries
 from geo.store.db import make_engine, transaction
+from tests.api.test_server import SERVE as SERVE_TWO_WORKERS
+from tests.api.test_server import _free_port, _wait_until_up
 
 VILLAGES = 390
 
@@ -130,19 +129,12 @@ def test_mistakes_are_problems_not_errors(client, path, status, code):
     assert response.json()["code"] == code
 
 
-SERVE = """
-import sys
-from api.server import serve
-from api.settings import ApiSettings
-serve(sys.argv[1], ApiSettings(_env_file=None, port=int(sys.argv[2]), workers=1))
-"""
+SERVE = SERVE_TWO_WORKERS.replace("workers=2", "workers=1")
 
 
 @pytest.fixture
 def served(registry_url, tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, registry_url, str(port)],
@@ -153,18 +145,12 @@ def served(registry_url, tmp_path):
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert server.poll() is None, server.communicate()[0]
-        try:
-            httpx.get(f"{base}/health", timeout=2)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "the server did not answer"
-            time.sleep(0.2)
-    yield base
-    server.terminate()
-    server.communicate(timeout=30)
+    try:
+        _wait_until_up(f"{base}/health", server)
+        yield base
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 @pytest.mark.slow
