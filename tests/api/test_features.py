@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from owslib.ogcapi.features import Features
 
 import shapely
 
@@ -171,3 +172,21 @@ def test_gdal_reads_every_village_as_an_ogc_api_features_client(served, malang_v
     read = json.loads(out.read_text())["features"]
     assert len(read) == VILLAGES
     assert sorted(f["properties"]["code"] for f in read) == sorted(malang_villages["code"])
+
+
+@pytest.mark.slow
+def test_owslib_reads_the_collections_and_every_village(served, malang_villages):
+    service = Features(served)
+
+    assert [c["id"] for c in service.collections()["collections"]] == list(features.COLLECTIONS)
+    assert service.conformance()["conformsTo"] == CONFORMANCE
+    codes, offset = [], 0
+    while True:
+        page = service.collection_items("village", limit=250, offset=offset)
+        codes += [f["id"] for f in page["features"]]
+        offset += 250
+        if offset >= page["numberMatched"]:
+            break
+    assert codes == sorted(malang_villages["code"])
+    one = service.collection_item("village", codes[0])
+    assert one["properties"]["code"] == codes[0]
