@@ -58,6 +58,12 @@ class InvalidBBox(InvalidParameter):
     code = "invalid_bbox"
 
 
+class InvalidCRS(InvalidParameter):
+    """A ``crs`` or ``bbox-crs`` the service does not serve."""
+
+    code = "invalid_crs"
+
+
 class RequestTooLarge(PetadesaError):
     """A request body over ``PETADESA_API_MAX_REQUEST_BYTES``."""
 

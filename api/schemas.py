@@ -60,6 +60,7 @@ class Collection(BaseModel):
     description: str | None = None
     itemType: str = "feature"  # noqa: N815 - OGC API's member name
     crs: list[str]
+    storageCrs: str | None = None  # noqa: N815 - OGC API's member name
     extent: Extent | None = None
     links: list[Link]
 

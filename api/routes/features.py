@@ -3,32 +3,38 @@
 ``/conformance``, ``/collections``, ``/collections/{collectionId}``, its ``/items`` (paged by
 ``limit`` and ``offset`` with ``next``/``prev`` links, filtered by ``bbox``, counted in
 ``numberMatched``) and ``/items/{featureId}``, as GeoJSON in CRS84. The conformance document
-claims what the tests prove: Core, GeoJSON and the OpenAPI 3.0 description.
+claims what the tests prove: Core, GeoJSON, the OpenAPI 3.0 description and Part 2's CRS
+by reference (:mod:`geo.crs`: CRS84, EPSG:4326 latitude first, Web Mercator, Indonesia's UTM
+zones; ``crs``, ``bbox-crs``, ``Content-Crs``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.deps import BBoxFilter, SessionDep
-from api.errors import InvalidParameter, problem_responses
+from api.deps import SessionDep, parse_bbox
+from api.errors import InvalidBBox, InvalidCRS, InvalidParameter, problem_responses
 from api.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, feature_texts, with_members
 from api.schemas import Collection, CollectionList, Conformance, Link
+from geo import crs as geocrs
 from geo import features
 from geo.errors import CollectionNotFound, FeatureNotFound
+from geo.queries import BBox
 
 router = APIRouter()
 
 JSON = "application/json"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CRS84 = geocrs.CRS84
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
 ]
 CollectionId = Annotated[
     str,
@@ -47,6 +53,25 @@ Limit = Annotated[
     ),
 ]
 Offset = Annotated[int, Query(ge=0, description="Features to skip (the next link sets it).")]
+CrsParam = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        description="The CRS of the coordinates served (a URI of the collection's crs list; "
+        "default CRS84). EPSG:4326 is served latitude first.",
+    ),
+]
+BBoxText = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="west,south,east,north (in bbox-crs: EPSG:4326 is south,west,north,east)",
+    ),
+]
+BBoxCrs = Annotated[
+    str | None,
+    Query(alias="bbox-crs", max_length=100, description="The CRS of bbox (default CRS84)."),
+]
 
 
 @router.get(
@@ -114,19 +139,25 @@ def get_features(
     request: Request,
     session: SessionDep,
     collection_id: CollectionId,
-    bbox: BBoxFilter,
+    bbox: BBoxText = None,
+    bbox_crs: BBoxCrs = None,
+    crs: CrsParam = None,
     limit: Limit = features.DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> GeoJSONResponse:
     """A GeoJSON FeatureCollection of ``limit`` features from ``offset``, in id order.
 
     ``numberMatched`` is how many features the filters keep, ``numberReturned`` how many are
-    on this page; ``next`` and ``prev`` link the neighbouring pages.
+    on this page; ``next`` and ``prev`` link the neighbouring pages. ``crs`` chooses the CRS
+    of the coordinates (the ``Content-Crs`` header says which), ``bbox-crs`` that of ``bbox``.
     """
     collection = _collection(collection_id)
-    _refuse_unknown_parameters(request, {"bbox", "limit", "offset", "f"})
-    page = features.items(session, collection, bbox=bbox, limit=limit, offset=offset)
-    texts = feature_texts(page.features, id_column=_key(collection))
+    _refuse_unknown_parameters(request, {"bbox", "bbox-crs", "crs", "limit", "offset", "f"})
+    served = _crs(crs, "crs")
+    box = _bbox(bbox, _crs(bbox_crs, "bbox-crs"))
+    page = features.items(session, collection, bbox=box, limit=limit, offset=offset)
+    frame = geocrs.to_served(page.features, served)
+    texts = feature_texts(frame, id_column=_key(collection))
     links = _page_links(request, collection, limit, offset, len(texts), page.matched)
     body = with_members(
         '{"type":"FeatureCollection","features":[' + ",".join(texts) + "]}",
@@ -137,7 +168,7 @@ def get_features(
             "links": _links_json(links),
         },
     )
-    return GeoJSONResponse(body)
+    return GeoJSONResponse(body, headers={"Content-Crs": f"<{served.uri}>"})
 
 
 @router.get(
@@ -156,13 +187,16 @@ def get_feature(
     session: SessionDep,
     collection_id: CollectionId,
     feature_id: Annotated[str, Path(alias="featureId", max_length=40)],
+    crs: CrsParam = None,
 ) -> GeoJSONResponse:
     """The feature: a village by its Kemendagri code, an asset by its id."""
     collection = _collection(collection_id)
+    _refuse_unknown_parameters(request, {"crs", "f"})
+    served = _crs(crs, "crs")
     frame = features.item(session, collection, feature_id)
     if frame.empty:
         raise FeatureNotFound(f"no feature {feature_id!r} in collection {collection.id}")
-    [text] = feature_texts(frame, id_column=_key(collection))
+    [text] = feature_texts(geocrs.to_served(frame, served), id_column=_key(collection))
     self = str(request.url_for("getFeature", collectionId=collection.id, featureId=feature_id))
     home = str(request.url_for("describeCollection", collectionId=collection.id))
     links = [
@@ -170,9 +204,8 @@ def get_feature(
         Link(href=home, rel="collection", type=JSON, title=collection.title),
     ]
     return GeoJSONResponse(
-        with_members(
-            text, {"links": json.dumps([link.model_dump(exclude_none=True) for link in links])}
-        )
+        with_members(text, {"links": _links_json(links)}),
+        headers={"Content-Crs": f"<{served.uri}>"},
     )
 
 
@@ -182,6 +215,30 @@ def _collection(collection_id: str) -> features.Collection:
     except KeyError:
         known = ", ".join(features.COLLECTIONS)
         raise CollectionNotFound(f"no collection {collection_id!r}; collections: {known}") from None
+
+
+def _crs(text: str | None, name: str) -> geocrs.ServedCRS:
+    try:
+        return geocrs.parse_crs(text)
+    except geocrs.UnsupportedCRS as exc:
+        raise InvalidCRS(f"{name}: {exc}") from None
+
+
+def _bbox(text: str | None, crs: geocrs.ServedCRS) -> BBox | None:
+    """``bbox`` as longitude/latitude bounds, read in ``crs``."""
+    if text is None:
+        return None
+    if crs.epsg is None:
+        return parse_bbox(text)
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise InvalidBBox(f"bbox values must be numbers, got {text!r}") from None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidBBox(f"bbox needs 4 finite numbers in {crs.uri}, got {text!r}")
+    if values[0] >= values[2] or values[1] >= values[3]:
+        raise InvalidBBox(f"bbox needs its lower corner first, got {text!r}")
+    return geocrs.bbox_to_lonlat(values, crs)
 
 
 def _key(collection: features.Collection) -> str:
@@ -197,7 +254,8 @@ def _describe(request: Request, session: Any, collection: features.Collection) -
         title=collection.title,
         description=f"{collection.title} / {collection.title_id} ({collection.geometry_type})",
         itemType="feature",
-        crs=[CRS84],
+        crs=geocrs.supported_uris(),
+        storageCrs=CRS84,
         extent=None if box is None else {"spatial": {"bbox": [list(box)], "crs": CRS84}},
         links=[
             Link(href=home, rel="self", type=JSON, title=collection.title),

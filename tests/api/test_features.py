@@ -11,6 +11,7 @@ import pytest
 from owslib.ogcapi.features import Features
 
 import shapely
+from pyproj import Transformer
 
 from api.routes.features import CONFORMANCE, CRS84
 from api.schemas import CollectionList, Conformance, LandingPage
@@ -53,7 +54,7 @@ def test_every_layer_is_a_collection_with_its_extent(client, malang_villages):
     assert [c.id for c in listed.collections] == list(features.COLLECTIONS)
     by_id = {c.id: c for c in listed.collections}
     village = by_id["village"]
-    assert village.crs == [CRS84] and village.itemType == "feature"
+    assert village.crs[0] == CRS84 and village.itemType == "feature"
     [box] = village.extent.spatial.bbox
     west, south, east, north = malang_villages.total_bounds
     assert box == pytest.approx([west, south, east, north], abs=1e-4)  # R*Tree: float32
@@ -190,3 +191,72 @@ def test_owslib_reads_the_collections_and_every_village(served, malang_villages)
     assert codes == sorted(malang_villages["code"])
     one = service.collection_item("village", codes[0])
     assert one["properties"]["code"] == codes[0]
+
+
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/{}"
+
+
+def test_collections_list_the_crs_they_are_served_in(client):
+    village = client.get("/collections/village").json()
+    assert village["storageCrs"] == CRS84
+    assert village["crs"][:3] == [CRS84, EPSG.format(4326), EPSG.format(3857)]
+    assert EPSG.format(32749) in village["crs"] and EPSG.format(32654) in village["crs"]
+
+
+def test_features_in_another_crs_say_so_and_keep_their_axis_order(client):
+    code = "35.07.01.2001"
+    plain = client.get(f"/collections/village/items/{code}")
+    latlon = client.get(f"/collections/village/items/{code}", params={"crs": EPSG.format(4326)})
+    utm = client.get(f"/collections/village/items/{code}", params={"crs": "EPSG:32749"})
+
+    assert plain.headers["content-crs"] == f"<{CRS84}>"
+    assert latlon.headers["content-crs"] == f"<{EPSG.format(4326)}>"
+    assert utm.headers["content-crs"] == f"<{EPSG.format(32749)}>"
+    lon, lat = plain.json()["geometry"]["coordinates"][0][0][0]
+    assert latlon.json()["geometry"]["coordinates"][0][0][0] == [lat, lon]
+    to_utm = Transformer.from_crs(4326, 32749, always_xy=True)
+    assert utm.json()["geometry"]["coordinates"][0][0][0] == pytest.approx(
+        list(to_utm.transform(lon, lat)), abs=1e-3
+    )
+
+
+def test_a_bbox_in_another_crs_selects_the_same_villages(client, malang_villages):
+    west, south, east, north = 112.60, -8.10, 112.70, -8.00
+    lonlat = client.get(
+        "/collections/village/items",
+        params={"bbox": f"{west},{south},{east},{north}", "limit": 500},
+    ).json()
+    latlon = client.get(
+        "/collections/village/items",
+        params={
+            "bbox": f"{south},{west},{north},{east}",
+            "bbox-crs": EPSG.format(4326),
+            "limit": 500,
+        },
+    ).json()
+    to_utm = Transformer.from_crs(4326, 32749, always_xy=True)
+    metres = to_utm.transform_bounds(west, south, east, north)
+    utm = client.get(
+        "/collections/village/items",
+        params={"bbox": ",".join(map(str, metres)), "bbox-crs": EPSG.format(32749), "limit": 500},
+    ).json()
+
+    ids = [f["id"] for f in lonlat["features"]]
+    assert ids and [f["id"] for f in latlon["features"]] == ids
+    back = Transformer.from_crs(32749, 4326, always_xy=True).transform_bounds(*metres)
+    expected = malang_villages[malang_villages.intersects(shapely.box(*back))]["code"]
+    assert [f["id"] for f in utm["features"]] == sorted(expected) and set(ids) <= set(expected)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"crs": "EPSG:2154"},  # Lambert-93: France, not served
+        {"crs": "http://www.opengis.net/def/crs/EPSG/0/abc"},
+        {"bbox": "1,2,3,4", "bbox-crs": "EPSG:9999"},
+    ],
+)
+def test_a_crs_not_served_is_a_problem(client, params):
+    response = client.get("/collections/village/items", params=params)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_crs"
