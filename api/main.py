@@ -18,11 +18,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.middleware import RequestSizeLimit
+from api.middleware import ConditionalGet, HeadAsGet, RequestSizeLimit
 from api.routes import TAGS, api_router
 from api.routes.maps import ASSETS_PATH
 from api.schemas import Problem
@@ -34,6 +35,8 @@ from maps.assets import MapAssetsMissing, write_assets
 logger = logging.getLogger("petadesa.api")
 
 TITLE = "Petadesa"
+GZIP_MIN_BYTES = 1024
+"""Answers at least this large are gzipped for clients that accept it."""
 DESCRIPTION = (
     "The village registry of Indonesian regencies: villages (desa/kelurahan) by their "
     "Kemendagri code and boundary, districts, regencies, and their assets (towers, fibre, "
@@ -61,7 +64,12 @@ def create_app(database_url: str | None = None, settings: ApiSettings | None = N
     install_error_handlers(app)
     app.include_router(api_router)
     _mount_map_assets(app)
+    # innermost first: the tag is of the plain body, gzip compresses what is sent, and a HEAD
+    # runs as the GET it stands for, through all of them
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ConditionalGet)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(HeadAsGet)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

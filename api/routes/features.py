@@ -10,7 +10,6 @@ zones; ``crs``, ``bbox-crs``, ``Content-Crs``).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 from typing import Annotated, Any
@@ -148,7 +147,8 @@ def get_features(
     """A GeoJSON FeatureCollection of ``limit`` features from ``offset``, in id order.
 
     ``numberMatched`` is how many features the filters keep, ``numberReturned`` how many are
-    on this page; ``next`` and ``prev`` link the neighbouring pages. ``crs`` chooses the CRS
+    on this page; ``next`` and ``prev`` link the neighbouring pages. (No ``timeStamp``: it is
+    optional, and would give every answer a new ``ETag``.) ``crs`` chooses the CRS
     of the coordinates (the ``Content-Crs`` header says which), ``bbox-crs`` that of ``bbox``.
     """
     collection = _collection(collection_id)
@@ -164,7 +164,6 @@ def get_features(
         {
             "numberMatched": str(page.matched),
             "numberReturned": str(len(texts)),
-            "timeStamp": json.dumps(_now()),
             "links": _links_json(links),
         },
     )
@@ -297,7 +296,3 @@ def _refuse_unknown_parameters(request: Request, known: set[str]) -> None:
 
 def _links_json(links: list[Link]) -> str:
     return json.dumps([link.model_dump(exclude_none=True) for link in links])
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

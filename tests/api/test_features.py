@@ -260,3 +260,46 @@ def test_a_crs_not_served_is_a_problem(client, params):
     response = client.get("/collections/village/items", params=params)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_crs"
+
+
+def test_head_answers_as_get_would_without_a_body(client):
+    got = client.get("/collections/village/items?limit=5")
+    head = client.head("/collections/village/items?limit=5")
+
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"] == "application/geo+json"
+    assert head.headers["etag"] == got.headers["etag"]
+    assert client.head("/collections/bridge").status_code == 404
+
+
+def test_a_page_the_client_has_is_not_sent_again(client):
+    page = client.get("/collections/village/items?limit=50")
+    assert (
+        client.get(
+            "/collections/village/items?limit=50", headers={"If-None-Match": page.headers["etag"]}
+        ).status_code
+        == 304
+    )
+    first = client.get("/collections/village/items/35.07.01.2001")
+    again = client.get(
+        "/collections/village/items/35.07.01.2001", headers={"If-None-Match": first.headers["etag"]}
+    )
+    other = client.get(
+        "/collections/village/items/35.07.01.2002", headers={"If-None-Match": first.headers["etag"]}
+    )
+
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    assert other.status_code == 200 and other.headers["etag"] != first.headers["etag"]
+
+
+def test_large_answers_are_gzipped_for_clients_that_accept_it(client):
+    plain = client.get(
+        "/collections/village/items?limit=100", headers={"Accept-Encoding": "identity"}
+    )
+    zipped = client.get("/collections/village/items?limit=100", headers={"Accept-Encoding": "gzip"})
+
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == plain.json()
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3
