@@ -2,7 +2,9 @@
 
 A collection is one table read as features: the four administrative levels (their versions
 in force, keyed by Kemendagri code), the asset layers and the measurement layers (keyed by
-row id). Collection ids are the registry's layer names. :func:`items` pages through a
+row id), and the coverage results: each village's latest connectivity row on its boundary
+(``village_connectivity``, by code) and the blank spots of those runs (``blank_spot``).
+Collection ids are the registry's layer names. :func:`items` pages through a
 collection in key order, filtered by a box through the spatial index on either backend, and
 counts what matched; :func:`item` reads one feature by its key; :func:`extent` is the box of a
 collection from the spatial index. Everything is returned as GeoDataFrames in EPSG:4326 (CRS84
@@ -15,14 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Column, ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
 
 from geo import queries
 from geo.store.backend import backend_of
-from geo.store.models import AREA_MODELS, ASSET_LAYERS, MEASUREMENT_LAYERS
+from geo.store.models import (
+    AREA_MODELS,
+    ASSET_LAYERS,
+    MEASUREMENT_LAYERS,
+    BlankSpot,
+    Village,
+    VillageConnectivity,
+)
 
 MAX_LIMIT = 10_000
 """The most features one page holds (OGC API Features' recommended maximum)."""
@@ -44,30 +53,69 @@ class Collection:
     title: str
     title_id: str
     model: type
+    """The table holding the geometry (a register's: the village's)."""
     geometry_type: str
     kind: str
-    """``area`` (keyed by code, versions in force only), ``asset`` or ``measurement`` (by id)."""
+    """``area`` (keyed by code, versions in force only), ``asset`` or ``measurement`` (by id),
+    ``register`` (each village's latest connectivity row, keyed by code, on its boundary) or
+    ``blank_spot`` (the blank-spot areas of each village's latest run, by id)."""
 
     @property
     def geom(self) -> Any:
         """The geometry column."""
-        return self.model.boundary if self.kind == "area" else self.model.geom
+        return self.model.boundary if self.kind in ("area", "register") else self.model.geom
 
     @property
     def key(self) -> Any:
         """The column a feature's id comes from."""
-        return self.model.code if self.kind == "area" else self.model.id
+        return self.model.code if self.kind in ("area", "register") else self.model.id
 
     @property
-    def properties(self) -> list[Column]:
+    def properties(self) -> list[Any]:
         """The columns published as properties (all but the geometry; areas: not validity)."""
+        if self.kind == "register":
+            register = VillageConnectivity.__table__
+            own = [c for c in register.columns if c.name not in ("id", "village_code")]
+            return [Village.code, Village.name, Village.parent_code.label("district_code"), *own]
         table = self.model.__table__
         skip = {self.geom.key, *(_HIDDEN if self.kind == "area" else ())}
-        return [c for c in table.columns if c.name not in skip]
+        return [getattr(self.model, c.key) for c in table.columns if c.name not in skip]
 
-    def in_force(self) -> list[ColumnElement[bool]]:
-        """Conditions keeping the rows served: the versions in force of an area."""
-        return [self.model.in_force()] if self.kind == "area" else []
+    def select_from(self, stmt: Any) -> Any:
+        """``stmt`` (a select of this collection's columns) from the rows served."""
+        if self.kind == "area":
+            return stmt.where(self.model.in_force())
+        if self.kind == "register":
+            latest = _latest_runs()
+            register = VillageConnectivity.__table__
+            return (
+                stmt.select_from(Village)
+                .join(register, register.c.village_code == Village.code)
+                .join(
+                    latest,
+                    (latest.c.village_code == register.c.village_code)
+                    & (latest.c.run_id == register.c.run_id),
+                )
+                .where(Village.in_force())
+            )
+        if self.kind == "blank_spot":
+            latest = _latest_runs()
+            return stmt.join(
+                latest,
+                (latest.c.village_code == BlankSpot.village_code)
+                & (latest.c.run_id == BlankSpot.run_id),
+            )
+        return stmt
+
+
+def _latest_runs() -> Any:
+    """Each village's latest run of the register: ``(village_code, run_id)``."""
+    register = VillageConnectivity.__table__
+    return (
+        select(register.c.village_code, func.max(register.c.run_id).label("run_id"))
+        .group_by(register.c.village_code)
+        .subquery("latest_run")
+    )
 
 
 def _collections() -> dict[str, Collection]:
@@ -85,12 +133,28 @@ def _collections() -> dict[str, Collection]:
             out[info.name] = Collection(
                 info.name, info.title, info.title_id, info.model, geometry_type, kind
             )
+    out["village_connectivity"] = Collection(
+        "village_connectivity",
+        "Connectivity register (each village's latest run)",
+        "Register konektivitas desa",
+        Village,
+        "MultiPolygon",
+        "register",
+    )
+    out["blank_spot"] = Collection(
+        "blank_spot",
+        "Blank spots (each village's latest run)",
+        "Blank spot (tanpa sinyal)",
+        BlankSpot,
+        "MultiPolygon",
+        "blank_spot",
+    )
     return out
 
 
 COLLECTIONS: dict[str, Collection] = _collections()
 """Every collection by id: ``province``, ``regency``, ``district``, ``village``, the asset
-layers, the measurement layers."""
+layers, the measurement layers, ``village_connectivity`` and ``blank_spot``."""
 
 
 @dataclass
@@ -120,7 +184,7 @@ def items(
     if offset < 0:
         raise ValueError(f"offset must be 0 or more, got {offset}")
     stmt = _select(collection)
-    count = select(func.count()).select_from(collection.model).where(*collection.in_force())
+    count = collection.select_from(select(func.count()).select_from(collection.model))
     if bbox is not None:
         bounds = _bounds(bbox)
         stmt = backend_of(session).within_bbox(stmt, collection.model, collection.geom, bounds)
@@ -131,7 +195,7 @@ def items(
 
 def item(session: Session, collection: Collection, feature_id: str) -> gpd.GeoDataFrame:
     """The feature whose key is ``feature_id`` (no row when there is none)."""
-    if collection.kind == "area":
+    if collection.kind in ("area", "register"):
         key: Any = feature_id
     else:
         try:
@@ -142,14 +206,20 @@ def item(session: Session, collection: Collection, feature_id: str) -> gpd.GeoDa
 
 
 def extent(session: Session, collection: Collection) -> tuple[float, float, float, float] | None:
-    """The box of the collection's features (lon/lat), ``None`` when it has none."""
+    """The box of the collection's features (lon/lat), ``None`` when it has none.
+
+    From the spatial index, so of every row of the table: the register's is the box of all
+    villages (once any run exists), the blank spots' that of every run's.
+    """
+    never_run = session.execute(select(VillageConnectivity.id).limit(1)).first() is None
+    if collection.kind == "register" and never_run:
+        return None
     return backend_of(session).extent(session, collection.model, collection.geom)
 
 
 def _select(collection: Collection) -> Any:
-    columns = [getattr(collection.model, c.key) for c in collection.properties]
     geometry = func.ST_AsBinary(collection.geom).label("geometry")
-    return select(*columns, geometry).where(*collection.in_force())
+    return collection.select_from(select(*collection.properties, geometry))
 
 
 def _frame(session: Session, stmt: Any) -> gpd.GeoDataFrame:

@@ -241,7 +241,7 @@ def _bbox(text: str | None, crs: geocrs.ServedCRS) -> BBox | None:
 
 
 def _key(collection: features.Collection) -> str:
-    return "code" if collection.kind == "area" else "id"
+    return "code" if collection.kind in ("area", "register") else "id"
 
 
 def _describe(request: Request, session: Any, collection: features.Collection) -> Collection:
