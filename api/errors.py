@@ -64,6 +64,12 @@ class InvalidCRS(InvalidParameter):
     code = "invalid_crs"
 
 
+class InvalidFilter(InvalidParameter):
+    """A CQL2 ``filter`` that cannot be parsed or served (:mod:`geo.cql`)."""
+
+    code = "invalid_filter"
+
+
 class RequestTooLarge(PetadesaError):
     """A request body over ``PETADESA_API_MAX_REQUEST_BYTES``."""
 

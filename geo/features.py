@@ -13,6 +13,7 @@ order: longitude, latitude); rendering and HTTP belong to :mod:`api`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 import geopandas as gpd
 
 from geo import queries
+from geo.cql import to_condition
 from geo.store.backend import backend_of
 from geo.store.models import (
     AREA_MODELS,
@@ -80,6 +82,10 @@ class Collection:
         table = self.model.__table__
         skip = {self.geom.key, *(_HIDDEN if self.kind == "area" else ())}
         return [getattr(self.model, c.key) for c in table.columns if c.name not in skip]
+
+    def queryables(self) -> dict[str, Any]:
+        """The properties a filter or a sort may name, and their columns."""
+        return {getattr(c, "name", c.key): getattr(c, "element", c) for c in self.properties}
 
     def select_from(self, stmt: Any) -> Any:
         """``stmt`` (a select of this collection's columns) from the rows served."""
@@ -170,26 +176,43 @@ def items(
     collection: Collection,
     *,
     bbox: queries.BBox | None = None,
+    cql: Any = None,
+    sortby: Sequence[tuple[str, bool]] = (),
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
 ) -> Page:
-    """Features ``offset`` to ``offset + limit`` of the collection in key order, and the count.
+    """Features ``offset`` to ``offset + limit`` of the collection, and how many matched.
 
-    ``bbox`` (lon/lat) keeps the features intersecting it, through the spatial index.
-    Raises ValueError for a limit outside 1..:data:`MAX_LIMIT`, a negative offset or a box
-    whose corners are swapped.
+    ``bbox`` (lon/lat) keeps the features intersecting it, through the spatial index; ``cql``
+    (a tree of :func:`geo.cql.parse`) those it holds for. ``sortby`` orders by queryables,
+    ``(name, descending)`` each, then by the key (the order without one). Raises ValueError
+    for a limit outside 1..:data:`MAX_LIMIT`, a negative offset, a box whose corners are
+    swapped, or a sort by what is not a queryable; :class:`geo.cql.CQLError` for a filter
+    that cannot be served.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
     if offset < 0:
         raise ValueError(f"offset must be 0 or more, got {offset}")
+    queryable = collection.queryables()
+    order = []
+    for name, descending in sortby:
+        if name not in queryable:
+            raise ValueError(
+                f"sortby: {name!r} is not a queryable; queryables: {', '.join(queryable)}"
+            )
+        order.append(queryable[name].desc() if descending else queryable[name].asc())
     stmt = _select(collection)
     count = collection.select_from(select(func.count()).select_from(collection.model))
     if bbox is not None:
         bounds = _bounds(bbox)
         stmt = backend_of(session).within_bbox(stmt, collection.model, collection.geom, bounds)
         count = backend_of(session).within_bbox(count, collection.model, collection.geom, bounds)
-    frame = _frame(session, stmt.order_by(collection.key).limit(limit).offset(offset))
+    if cql is not None:
+        condition = to_condition(session, cql, queryable, collection.geom)
+        stmt, count = stmt.where(condition), count.where(condition)
+    stmt = stmt.order_by(*order, collection.key).limit(limit).offset(offset)
+    frame = _frame(session, stmt)
     return Page(frame, int(session.execute(count).scalar_one()))
 
 

@@ -10,16 +10,25 @@ zones; ``crs``, ``bbox-crs``, ``Content-Crs``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, parse_bbox
-from api.errors import InvalidBBox, InvalidCRS, InvalidParameter, problem_responses
+from api.errors import (
+    InvalidBBox,
+    InvalidCRS,
+    InvalidFilter,
+    InvalidParameter,
+    problem_responses,
+)
 from api.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, feature_texts, with_members
 from api.schemas import Collection, CollectionList, Conformance, Link
+from geo import cql as geocql
 from geo import crs as geocrs
 from geo import features
 from geo.errors import CollectionNotFound, FeatureNotFound
@@ -34,7 +43,19 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
 ]
+JSON_TYPES = {str: "string", float: "number", int: "integer", bool: "boolean"}
+ITEM_PARAMETERS = {"bbox", "bbox-crs", "crs", "limit", "offset", "filter", "filter-lang"}
+ITEM_PARAMETERS |= {"filter-crs", "sortby", "properties", "f"}
 CollectionId = Annotated[
     str,
     Path(
@@ -70,6 +91,37 @@ BBoxText = Annotated[
 BBoxCrs = Annotated[
     str | None,
     Query(alias="bbox-crs", max_length=100, description="The CRS of bbox (default CRS84)."),
+]
+FilterText = Annotated[
+    str | None,
+    Query(
+        alias="filter",
+        max_length=20_000,
+        description="A CQL2 filter over the collection's queryables: "
+        "kind = 'desa' AND area_km2 > 5, name LIKE 'Tulung%', "
+        "S_INTERSECTS(geometry, POINT(112.6 -8.0))",
+    ),
+]
+FilterLang = Annotated[
+    str,
+    Query(alias="filter-lang", max_length=20, description="cql2-text (default) or cql2-json"),
+]
+FilterCrs = Annotated[
+    str | None,
+    Query(
+        alias="filter-crs", max_length=100, description="The CRS of the filter's geometries: CRS84"
+    ),
+]
+SortBy = Annotated[
+    str | None,
+    Query(
+        max_length=1_000,
+        description="Queryables to order by, - before one for descending: -area_km2,name",
+    ),
+]
+Properties = Annotated[
+    str | None,
+    Query(max_length=2_000, description="Only these properties (comma-separated queryables)."),
 ]
 
 
@@ -141,6 +193,11 @@ def get_features(
     bbox: BBoxText = None,
     bbox_crs: BBoxCrs = None,
     crs: CrsParam = None,
+    filter_text: FilterText = None,
+    filter_lang: FilterLang = "cql2-text",
+    filter_crs: FilterCrs = None,
+    sortby: SortBy = None,
+    properties: Properties = None,
     limit: Limit = features.DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> GeoJSONResponse:
@@ -150,14 +207,29 @@ def get_features(
     on this page; ``next`` and ``prev`` link the neighbouring pages. (No ``timeStamp``: it is
     optional, and would give every answer a new ``ETag``.) ``crs`` chooses the CRS
     of the coordinates (the ``Content-Crs`` header says which), ``bbox-crs`` that of ``bbox``.
+    ``filter`` (CQL2 text or JSON, :mod:`geo.cql`) keeps the features it holds for,
+    ``sortby`` orders them, ``properties`` chooses which properties each carries.
     """
     collection = _collection(collection_id)
-    _refuse_unknown_parameters(request, {"bbox", "bbox-crs", "crs", "limit", "offset", "f"})
+    _refuse_unknown_parameters(request, ITEM_PARAMETERS)
     served = _crs(crs, "crs")
     box = _bbox(bbox, _crs(bbox_crs, "bbox-crs"))
-    page = features.items(session, collection, bbox=box, limit=limit, offset=offset)
+    if _crs(filter_crs, "filter-crs").epsg is not None:
+        raise InvalidCRS("filter-crs: the filter's geometries are read in CRS84 only")
+    queryable = collection.queryables()
+    chosen = _names(properties, queryable, "properties")
+    try:
+        tree = geocql.parse(filter_text, filter_lang) if filter_text is not None else None
+        page = features.items(
+            session, collection, bbox=box, cql=tree, sortby=_sortby(sortby, queryable),
+            limit=limit, offset=offset,
+        )  # fmt: skip
+    except geocql.CQLError as exc:
+        raise InvalidFilter(str(exc)) from None
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from None
     frame = geocrs.to_served(page.features, served)
-    texts = feature_texts(frame, id_column=_key(collection))
+    texts = feature_texts(frame, chosen, id_column=_key(collection))
     links = _page_links(request, collection, limit, offset, len(texts), page.matched)
     body = with_members(
         '{"type":"FeatureCollection","features":[' + ",".join(texts) + "]}",
@@ -214,6 +286,77 @@ def _collection(collection_id: str) -> features.Collection:
     except KeyError:
         known = ", ".join(features.COLLECTIONS)
         raise CollectionNotFound(f"no collection {collection_id!r}; collections: {known}") from None
+
+
+@router.get(
+    "/collections/{collectionId}/queryables",
+    operation_id="getQueryables",
+    name="getQueryables",
+    responses={
+        200: {"content": {"application/schema+json": {}}, "description": "A JSON Schema"},
+        **problem_responses(404),
+    },
+    summary="What a filter or a sort may name in a collection",
+)
+def get_queryables(request: Request, collection_id: CollectionId) -> JSONResponse:
+    """The queryables as a JSON Schema: each property's type, and the geometry."""
+    collection = _collection(collection_id)
+    schema_properties: dict[str, Any] = {
+        "geometry": {
+            "title": "geometry",
+            "format": f"geometry-{collection.geometry_type.lower()}",
+        }
+    }
+    for name, column in collection.queryables().items():
+        schema_properties[name] = {"title": name, **_json_type(column)}
+    body = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": str(request.url_for("getQueryables", collectionId=collection.id)),
+        "type": "object",
+        "title": collection.title,
+        "properties": schema_properties,
+        "additionalProperties": False,
+    }
+    return JSONResponse(body, media_type="application/schema+json")
+
+
+def _json_type(column: Any) -> dict[str, str]:
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:
+        return {"type": "string"}
+    if kind is dt.datetime:
+        return {"type": "string", "format": "date-time"}
+    if kind is dt.date:
+        return {"type": "string", "format": "date"}
+    return {"type": JSON_TYPES.get(kind, "string")}
+
+
+def _names(text: str | None, queryable: dict[str, Any], name: str) -> list[str] | None:
+    """A comma list of queryables (``None``: not given); unknown names are a 400."""
+    if text is None:
+        return None
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in queryable]
+    if unknown:
+        raise InvalidParameter(
+            f"{name}: {', '.join(unknown)} not a queryable; queryables: {', '.join(queryable)}"
+        )
+    return names
+
+
+def _sortby(text: str | None, queryable: dict[str, Any]) -> list[tuple[str, bool]]:
+    """``sortby=-area_km2,+name`` as ``[(name, descending), ...]``."""
+    if text is None:
+        return []
+    order = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        descending = part.startswith("-")
+        order.append((part.lstrip("+-").strip(), descending))
+    _names(",".join(name for name, _ in order), queryable, "sortby")
+    return order
 
 
 def _crs(text: str | None, name: str) -> geocrs.ServedCRS:

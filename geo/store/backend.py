@@ -168,6 +168,13 @@ class Backend:
         """The box of ``model``'s geometries (lon/lat), ``None`` for an empty table."""
         raise NotImplementedError
 
+    def like(self, column: Any, pattern: str) -> ColumnElement[bool]:
+        """``column LIKE pattern`` as CQL2 means it, the pattern a bound parameter.
+
+        Case-sensitive; ``%`` any characters, ``_`` one, a backslash escapes the next.
+        """
+        raise NotImplementedError
+
     def spatial_join(
         self,
         outer: FromClause,
@@ -331,6 +338,10 @@ class GeoPackage(Backend):
             )
         ).one()
         return None if row[0] is None else tuple(float(v) for v in row)
+
+    def like(self, column: Any, pattern: str) -> ColumnElement[bool]:
+        """Through ``GLOB``: SQLite's ``LIKE`` ignores the case of ASCII letters."""
+        return column.op("GLOB")(_glob(pattern))
 
     def spatial_join(
         self,
@@ -726,6 +737,10 @@ class PostGIS(Backend):
         ).one()
         return None if row[0] is None else tuple(float(v) for v in row)
 
+    def like(self, column: Any, pattern: str) -> ColumnElement[bool]:
+        """PostgreSQL's ``LIKE``, case-sensitive, with the backslash as its escape."""
+        return column.like(pattern, escape="\\")
+
     def spatial_join(
         self,
         outer: FromClause,
@@ -891,6 +906,24 @@ def _bbox_overlaps(rtree: Any, geom: Any) -> ColumnElement[bool]:
         rtree.c.miny <= func.ST_MaxY(geom),
         rtree.c.maxy >= func.ST_MinY(geom),
     )
+
+
+def _glob(pattern: str) -> str:
+    """A CQL2 ``LIKE`` pattern as a SQLite ``GLOB`` one (``*``, ``?``, ``[...]`` quoted)."""
+    out, escaped = [], False
+    for char in pattern:
+        if escaped:
+            out.append(f"[{char}]" if char in "*?[" else char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        else:
+            out.append(f"[{char}]" if char in "*?[" else char)
+    return "".join(out)
 
 
 def _envelope_param(bounds: tuple[float, float, float, float]) -> ColumnElement[Any]:

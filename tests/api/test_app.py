@@ -23,6 +23,7 @@ OPERATIONS = {
     ("get", "/collections/{collectionId}"): "describeCollection",
     ("get", "/collections/{collectionId}/items"): "getFeatures",
     ("get", "/collections/{collectionId}/items/{featureId}"): "getFeature",
+    ("get", "/collections/{collectionId}/queryables"): "getQueryables",
     ("get", "/summary"): "getSummary",
     ("get", "/regencies"): "listRegencies",
     ("get", "/districts"): "listDistricts",

@@ -303,3 +303,122 @@ def test_large_answers_are_gzipped_for_clients_that_accept_it(client):
     assert zipped.headers["content-encoding"] == "gzip"
     assert zipped.json() == plain.json()
     assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+
+
+def filtered(client, cql, lang="cql2-text", **params):
+    params = {"filter": cql if isinstance(cql, str) else json.dumps(cql), "limit": 1000, **params}
+    if lang != "cql2-text":
+        params["filter-lang"] = lang
+    return client.get("/collections/village/items", params=params)
+
+
+@pytest.mark.parametrize(
+    ("cql", "lang", "expected"),
+    [
+        ("kind = 'kelurahan'", "cql2-text", lambda v: v["kind"] == "kelurahan"),
+        (
+            {"op": "=", "args": [{"property": "kind"}, "kelurahan"]},
+            "cql2-json",
+            lambda v: v["kind"] == "kelurahan",
+        ),
+        (
+            "area_km2 > 20 AND NOT kind = 'desa'",
+            "cql2-text",
+            lambda v: (v["area_km2"] > 20) & (v["kind"] != "desa"),
+        ),
+        ("name LIKE 'Sumber%'", "cql2-text", lambda v: v["name"].str.startswith("Sumber")),
+        ("name LIKE 'sumber%'", "cql2-text", lambda v: v["name"].str.startswith("sumber")),
+        ("area_km2 BETWEEN 5 AND 6", "cql2-text", lambda v: v["area_km2"].between(5, 6)),
+        (
+            "parent_code IN ('35.07.01', '35.07.02')",
+            "cql2-text",
+            lambda v: v["district_code"].isin(["35.07.01", "35.07.02"]),
+        ),
+        (
+            "S_INTERSECTS(geometry, BBOX(112.60, -8.10, 112.70, -8.00))",
+            "cql2-text",
+            lambda v: v.intersects(shapely.box(112.60, -8.10, 112.70, -8.00)),
+        ),
+        (
+            "S_INTERSECTS(geometry, POINT(112.63 -7.98))",
+            "cql2-text",
+            lambda v: v.intersects(shapely.Point(112.63, -7.98)),
+        ),
+    ],
+)
+def test_cql2_filters_keep_what_they_say(client, malang_villages, cql, lang, expected):
+    response = filtered(client, cql, lang)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    want = sorted(malang_villages[expected(malang_villages)]["code"])
+    assert [f["id"] for f in body["features"]] == want
+    assert body["numberMatched"] == len(want)
+
+
+def test_like_is_case_sensitive_and_escapes_on_both_backends(client, malang_villages):
+    upper = filtered(client, "name LIKE 'Sumber%'").json()["numberMatched"]
+    lower = filtered(client, "name LIKE 'SUMBER%'").json()["numberMatched"]
+    one_char = filtered(client, "name LIKE 'Sumbe_%'").json()["numberMatched"]
+    literal = filtered(client, r"name LIKE 'Sumber\%'").json()["numberMatched"]
+
+    assert upper > 0 and lower == 0 and one_char == upper and literal == 0
+
+
+def test_sortby_and_properties(client, malang_villages):
+    body = client.get(
+        "/collections/village/items",
+        params={"sortby": "-area_km2,name", "properties": "name,area_km2", "limit": 5},
+    ).json()
+
+    largest = malang_villages.sort_values(["area_km2", "name"], ascending=[False, True]).head(5)
+    assert [f["id"] for f in body["features"]] == largest["code"].tolist()
+    assert {tuple(f["properties"]) for f in body["features"]} == {("name", "area_km2")}
+
+
+def test_queryables_are_a_json_schema(client):
+    response = client.get("/collections/village/queryables")
+
+    assert response.headers["content-type"] == "application/schema+json"
+    schema = response.json()
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert schema["properties"]["area_km2"] == {"title": "area_km2", "type": "number"}
+    assert schema["properties"]["code"]["type"] == "string"
+    assert schema["properties"]["geometry"]["format"] == "geometry-multipolygon"
+    assert "valid_to" not in schema["properties"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"filter": "name = "}, "invalid_filter"),
+        ({"filter": "colour = 'red'"}, "invalid_filter"),
+        ({"filter": "T_AFTER(created_at, TIMESTAMP('2020-01-01T00:00:00Z'))"}, "invalid_filter"),
+        ({"filter": "kind = 'desa'", "filter-lang": "sql"}, "invalid_filter"),
+        ({"filter": "{not json", "filter-lang": "cql2-json"}, "invalid_filter"),
+        ({"filter": "kind = 'desa'", "filter-crs": "EPSG:32749"}, "invalid_crs"),
+        ({"sortby": "colour"}, "invalid_parameter"),
+        ({"properties": "name,colour"}, "invalid_parameter"),
+    ],
+)
+def test_filters_that_cannot_be_served_are_problems(client, params, code):
+    response = client.get("/collections/village/items", params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "name = 'x'; DROP TABLE village; --",
+        "name = 'x'' OR 1=1 --'",
+        "kind = 'desa') OR (1=1",
+    ],
+)
+def test_injections_in_a_filter_change_nothing(client, registry, payload):
+    response = filtered(client, payload)
+    assert response.status_code in (200, 400)
+    if response.status_code == 200:
+        assert response.json()["numberMatched"] == 0
+    with transaction(registry) as session:
+        assert len(queries.villages(session)) == VILLAGES
