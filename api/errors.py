@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.codes import InvalidCode
+from geo.edits import EditForbidden, FeatureExists, NoSuchFeature, StaleEdit
 from geo.errors import (
     AreaNotFound,
     CollectionNotFound,
@@ -70,6 +71,24 @@ class InvalidFilter(InvalidParameter):
     code = "invalid_filter"
 
 
+class Unauthorized(PetadesaError):
+    """A write without a key in force (``Authorization: Bearer <key>``)."""
+
+    code = "unauthorized"
+
+
+class PreconditionRequired(PetadesaError):
+    """A replace, update or delete without ``If-Match`` (the version it was made against)."""
+
+    code = "precondition_required"
+
+
+class NotWritable(PetadesaError):
+    """A write to a collection the API serves for reading only."""
+
+    code = "not_writable"
+
+
 class RequestTooLarge(PetadesaError):
     """A request body over ``PETADESA_API_MAX_REQUEST_BYTES``."""
 
@@ -96,6 +115,13 @@ class ProblemKind:
 PROBLEM_KINDS: dict[type[Exception], ProblemKind] = {
     AreaNotFound: ProblemKind(404, "Area not found"),
     CollectionNotFound: ProblemKind(404, "Collection not found"),
+    Unauthorized: ProblemKind(401, "Unauthorized"),
+    EditForbidden: ProblemKind(403, "Forbidden"),
+    NotWritable: ProblemKind(405, "Collection not writable"),
+    StaleEdit: ProblemKind(412, "Precondition failed"),
+    PreconditionRequired: ProblemKind(428, "Precondition required"),
+    FeatureExists: ProblemKind(409, "Feature exists"),
+    NoSuchFeature: ProblemKind(404, "Feature not found"),
     FeatureNotFound: ProblemKind(404, "Feature not found"),
     UnknownLayer: ProblemKind(404, "Unknown layer"),
     InvalidCode: ProblemKind(400, "Invalid area code", "invalid_code"),
@@ -158,7 +184,12 @@ def exception_problem(request: Request, exc: Exception) -> JSONResponse:
         )
         detail = SERVER_ERROR_DETAIL
     report = _report(exc.report) if isinstance(exc, ImportRejected) else None
-    return problem_response(kind.status, code, kind.title, detail, request.url.path, report=report)
+    response = problem_response(
+        kind.status, code, kind.title, detail, request.url.path, report=report
+    )
+    if isinstance(exc, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="petadesa"'
+    return response
 
 
 def _report(report: object) -> object:

@@ -91,9 +91,10 @@ class HeadAsGet:
 class ConditionalGet:
     """An ``ETag`` on every successful JSON answer to ``GET``; ``304`` when it still matches.
 
-    The tag is a digest of the body (the body is made in memory anyway), so it changes
-    exactly when what the client would receive changes, whoever changed the registry. A
-    request whose ``If-None-Match`` holds the tag gets ``304 Not Modified`` and no body.
+    The tag is the route's own where it set one (a feature's version, which writes check),
+    else a digest of the body (made in memory anyway), so it changes exactly when what the
+    client would receive changes, whoever changed the registry. A request whose
+    ``If-None-Match`` holds the tag gets ``304 Not Modified`` and no body.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -123,7 +124,8 @@ class ConditionalGet:
             if message.get("more_body", False):
                 return
             body = b"".join(chunks)
-            etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+            own = [v.decode("latin-1") for k, v in start["headers"] if k == b"etag"]
+            etag = own[0] if own else f'"{hashlib.sha256(body).hexdigest()[:32]}"'
             headers = [(k, v) for k, v in start["headers"] if k != b"etag"]
             headers.append((b"etag", etag.encode()))
             if etag in _if_none_match(scope):

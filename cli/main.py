@@ -54,6 +54,11 @@ speedtests_app = typer.Typer(
     help="Speed tests: Ookla's open tiles and measured tests, and what they say per village.",
 )
 app.add_typer(speedtests_app, name="speedtests")
+keys_app = typer.Typer(
+    no_args_is_help=True,
+    help="API keys: who may write which layers (public, planner, tourism, economy, admin).",
+)
+app.add_typer(keys_app, name="keys")
 coverage_app = typer.Typer(
     no_args_is_help=True,
     help="Coverage and blank spots: modelled signal and the per-village connectivity register.",
@@ -566,6 +571,83 @@ def census_show(
         )
     console.print(table)
     console.print(f"{len(records):,} villages")
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="public (reads), planner (towers, fibre, hotspots, facilities), tourism "
+            "(destinations), economy (product sites) or admin (every layer)."
+        ),
+    ],
+    regency: Annotated[
+        str | None, typer.Option(help="Only features inside this regency, e.g. 35.07.")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="Who or what the key is for.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make an API key and print it once (only its digest is kept).
+
+    Send it as `Authorization: Bearer <key>`.
+    """
+    from geo.keys import create_key  # noqa: PLC0415
+
+    key, row = create_key(current().engine(), role, regency=regency, label=label)
+    record = {"key": key, "id": row.id, "prefix": row.prefix, "role": row.role}
+    record |= {"regency": row.regency_code, "label": row.label}
+    if as_json:
+        print_json(record)
+        return
+    console.print(key)
+    scope = f" in regency {row.regency_code}" if row.regency_code else ""
+    err_console.print(
+        f"key {row.id} ({row.prefix}...), role {row.role}{scope}: keep it, it is not shown again"
+    )
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key, or its first 8 characters.")],
+) -> None:
+    """Revoke a key: writes with it are refused from now on."""
+    from geo.keys import revoke_key  # noqa: PLC0415
+
+    row = revoke_key(current().engine(), key)
+    console.print(f"key {row.id} ({row.prefix}...) revoked")
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(as_json: JsonOption = False) -> None:
+    """Every key: id, prefix, role, regency, label, made and revoked when."""
+    from geo.keys import list_keys  # noqa: PLC0415
+    from geo.store.db import transaction  # noqa: PLC0415
+
+    with transaction(current().engine()) as session:
+        rows = [
+            {
+                "id": k.id, "prefix": k.prefix, "role": k.role, "regency": k.regency_code,
+                "label": k.label, "created_at": k.created_at.isoformat(),
+                "revoked_at": None if k.revoked_at is None else k.revoked_at.isoformat(),
+            }
+            for k in list_keys(session)
+        ]  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("id", "prefix", "role", "regency", "label", "revoked")
+    for row in rows:
+        table.add_row(
+            str(row["id"]), row["prefix"], row["role"], row["regency"] or "",
+            row["label"] or "", row["revoked_at"] or "",
+        )  # fmt: skip
+    console.print(table)
 
 
 @speedtests_app.command("import-ookla")

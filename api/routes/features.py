@@ -15,23 +15,32 @@ import json
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep, parse_bbox
+import shapely
+import shapely.errors
+import shapely.geometry
+
+from api.deps import EngineDep, SessionDep, parse_bbox
 from api.errors import (
     InvalidBBox,
     InvalidCRS,
     InvalidFilter,
     InvalidParameter,
+    NotWritable,
+    PreconditionRequired,
+    Unauthorized,
     problem_responses,
 )
 from api.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, feature_texts, with_members
 from api.schemas import Collection, CollectionList, Conformance, Link
 from geo import cql as geocql
 from geo import crs as geocrs
-from geo import features
+from geo import edits, features
+from geo.edits import StaleEdit
 from geo.errors import CollectionNotFound, FeatureNotFound
+from geo.keys import Caller, caller_of
 from geo.queries import BBox
 
 router = APIRouter()
@@ -64,6 +73,7 @@ CollectionId = Annotated[
         description="A layer of the registry: " + ", ".join(features.COLLECTIONS),
     ),
 ]
+FeatureId = Annotated[str, Path(alias="featureId", max_length=40)]
 Limit = Annotated[
     int,
     Query(
@@ -274,10 +284,10 @@ def get_feature(
         Link(href=self, rel="self", type=GEOJSON_MEDIA_TYPE, title="This feature"),
         Link(href=home, rel="collection", type=JSON, title=collection.title),
     ]
-    return GeoJSONResponse(
-        with_members(text, {"links": _links_json(links)}),
-        headers={"Content-Crs": f"<{served.uri}>"},
-    )
+    headers = {"Content-Crs": f"<{served.uri}>"}
+    if collection.kind in WRITABLE_KINDS:  # the tag a write's If-Match must give back
+        headers["ETag"] = etag(collection, frame["id"].iloc[0], frame["version"].iloc[0])
+    return GeoJSONResponse(with_members(text, {"links": _links_json(links)}), headers=headers)
 
 
 def _collection(collection_id: str) -> features.Collection:
@@ -439,3 +449,191 @@ def _refuse_unknown_parameters(request: Request, known: set[str]) -> None:
 
 def _links_json(links: list[Link]) -> str:
     return json.dumps([link.model_dump(exclude_none=True) for link in links])
+
+
+# ------------------------------------------------------------------------------------------
+# Part 4: create, replace, update, delete
+# ------------------------------------------------------------------------------------------
+
+WRITABLE_KINDS = ("asset", "measurement")
+
+
+def get_caller(request: Request, session: SessionDep) -> Caller:
+    """The caller of a write: a key in force in ``Authorization: Bearer <key>``, else 401."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    caller = caller_of(session, key.strip()) if scheme.lower() == "bearer" else None
+    if caller is None:
+        raise Unauthorized("a write needs a key in force: Authorization: Bearer <key>")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+FeatureBody = Annotated[
+    dict[str, Any],
+    Body(
+        description="A GeoJSON Feature in CRS84: its geometry and the layer's properties",
+        examples=[
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [112.63, -7.98]},
+                "properties": {"name": "Coban Rondo", "category": "air terjun"},
+            }
+        ],
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description="The ETag of the feature as read (required)"),
+]
+WRITE_RESPONSES = problem_responses(400, 401, 403, 404, 405, 409, 412, 422, 428)
+
+
+@router.post(
+    "/collections/{collectionId}/items",
+    operation_id="createFeature",
+    name="createFeature",
+    status_code=201,
+    response_class=GeoJSONResponse,
+    responses={201: {"content": {GEOJSON_MEDIA_TYPE: {}}}, **WRITE_RESPONSES},
+    summary="Add a feature (a key whose role writes the collection)",
+)
+def create_feature(
+    request: Request, engine: EngineDep, caller: CallerDep, collection_id: CollectionId,
+    body: FeatureBody,
+) -> GeoJSONResponse:  # fmt: skip
+    """Validated as a file import is, linked to its village, audited; 201 with its URL."""
+    collection = _writable(collection_id)
+    properties, geometry = _feature_body(body, partial=False)
+    written = edits.create(engine, caller, collection.id, properties, geometry)
+    return _written(request, collection, written, status=201)
+
+
+@router.put(
+    "/collections/{collectionId}/items/{featureId}",
+    operation_id="replaceFeature",
+    name="replaceFeature",
+    response_class=GeoJSONResponse,
+    responses={200: {"content": {GEOJSON_MEDIA_TYPE: {}}}, **WRITE_RESPONSES},
+    summary="Replace a feature (If-Match required)",
+)
+def replace_feature(
+    request: Request, engine: EngineDep, session: SessionDep, caller: CallerDep,
+    collection_id: CollectionId, feature_id: FeatureId, body: FeatureBody,
+    if_match: IfMatch = None,
+) -> GeoJSONResponse:  # fmt: skip
+    """Every property and the geometry anew; what is not given becomes empty."""
+    collection = _writable(collection_id)
+    row_id = _row_id(collection, feature_id)
+    version = _matched_version(session, collection, row_id, if_match)
+    properties, geometry = _feature_body(body, partial=False)
+    written = edits.replace(engine, caller, collection.id, row_id, version, properties, geometry)
+    return _written(request, collection, written)
+
+
+@router.patch(
+    "/collections/{collectionId}/items/{featureId}",
+    operation_id="updateFeature",
+    name="updateFeature",
+    response_class=GeoJSONResponse,
+    responses={200: {"content": {GEOJSON_MEDIA_TYPE: {}}}, **WRITE_RESPONSES},
+    summary="Update some of a feature's properties or its geometry (If-Match required)",
+)
+def update_feature(
+    request: Request, engine: EngineDep, session: SessionDep, caller: CallerDep,
+    collection_id: CollectionId, feature_id: FeatureId, body: FeatureBody,
+    if_match: IfMatch = None,
+) -> GeoJSONResponse:  # fmt: skip
+    """The properties given (and the geometry, if given) change; the rest stays."""
+    collection = _writable(collection_id)
+    row_id = _row_id(collection, feature_id)
+    version = _matched_version(session, collection, row_id, if_match)
+    properties, geometry = _feature_body(body, partial=True)
+    written = edits.replace(
+        engine, caller, collection.id, row_id, version, properties, geometry, partial=True
+    )
+    return _written(request, collection, written)
+
+
+@router.delete(
+    "/collections/{collectionId}/items/{featureId}",
+    operation_id="deleteFeature",
+    name="deleteFeature",
+    status_code=204,
+    responses=WRITE_RESPONSES,
+    summary="Delete a feature (If-Match required)",
+)
+def delete_feature(
+    engine: EngineDep, session: SessionDep, caller: CallerDep, collection_id: CollectionId,
+    feature_id: FeatureId, if_match: IfMatch = None,
+) -> Response:  # fmt: skip
+    """Removed, and kept in the audit log as it was."""
+    collection = _writable(collection_id)
+    row_id = _row_id(collection, feature_id)
+    version = _matched_version(session, collection, row_id, if_match)
+    edits.remove(engine, caller, collection.id, row_id, version)
+    return Response(status_code=204)
+
+
+def etag(collection: features.Collection, feature_id: Any, version: Any) -> str:
+    """A feature's ETag: its collection, id and version (every write bumps the version)."""
+    return f'"{collection.id}-{feature_id}-v{int(version)}"'
+
+
+def _writable(collection_id: str) -> features.Collection:
+    collection = _collection(collection_id)
+    if collection.kind not in WRITABLE_KINDS:
+        raise NotWritable(f"collection {collection.id} is read-only through the API")
+    return collection
+
+
+def _row_id(collection: features.Collection, feature_id: str) -> int:
+    try:
+        return int(feature_id)
+    except ValueError:
+        raise FeatureNotFound(f"no feature {feature_id!r} in collection {collection.id}") from None
+
+
+def _matched_version(
+    session: Any, collection: features.Collection, row_id: int, if_match: str | None
+) -> int:
+    """The version the client read, from ``If-Match``: 428 without it, 412 when not current."""
+    if not if_match:
+        raise PreconditionRequired(
+            "a replace, update or delete needs If-Match: the ETag of the feature as read"
+        )
+    version = edits.current_version(session, collection.id, row_id)
+    current = etag(collection, row_id, version)
+    if current not in {tag.strip() for tag in if_match.split(",")} and if_match.strip() != "*":
+        raise StaleEdit(
+            f"{collection.id} {row_id} is now {current}, not {if_match}: someone changed it "
+            "since it was read; read it again and redo the edit"
+        )
+    return version
+
+
+def _feature_body(body: dict[str, Any], *, partial: bool) -> tuple[dict[str, Any], Any]:
+    """A GeoJSON Feature's properties and shapely geometry (``None``: none, when partial)."""
+    if body.get("type") != "Feature":
+        raise InvalidParameter('the body must be a GeoJSON Feature ({"type": "Feature", ...})')
+    properties = body.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise InvalidParameter("the feature's properties must be an object")
+    geometry = body.get("geometry")
+    if geometry is None:
+        if partial:
+            return properties, None
+        raise InvalidParameter("the feature needs a geometry")
+    try:
+        return properties, shapely.geometry.shape(geometry)
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        raise InvalidParameter(f"the feature's geometry is not GeoJSON: {exc}") from None
+
+
+def _written(
+    request: Request, collection: features.Collection, written: edits.Written, status: int = 200
+) -> GeoJSONResponse:
+    url = str(request.url_for("getFeature", collectionId=collection.id, featureId=written.id))
+    headers = {"ETag": etag(collection, written.id, written.version), "Content-Crs": f"<{CRS84}>"}
+    if status == 201:
+        headers["Location"] = url
+    return GeoJSONResponse(json.dumps(written.feature), status_code=status, headers=headers)

@@ -484,6 +484,44 @@ class BlankSpot(Base):
     )
 
 
+class ApiKey(Base):
+    """A key to the API: its role and, for a regency's staff, the regency it may write in.
+
+    Only the key's SHA-256 digest is kept (a key is 32 random bytes, so a fast digest is as
+    good as a slow one); ``prefix`` is its first characters, to tell keys apart in a list.
+    A revoked key keeps its row (the audit log refers to it).
+    """
+
+    __tablename__ = "api_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    role: Mapped[str] = mapped_column(Text)
+    """``public``, ``planner``, ``tourism``, ``economy`` or ``admin`` (:mod:`geo.keys`)."""
+    regency_code: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+
+
+class AuditEntry(Base):
+    """One write through the API: who, when, what, and the feature before and after (JSON)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(Timestamp, default=utcnow)
+    key_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("api_key.id"), index=True)
+    role: Mapped[str] = mapped_column(Text)
+    collection: Mapped[str] = mapped_column(Text, index=True)
+    feature_id: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    """``create``, ``replace``, ``update``, ``delete`` or ``revert``."""
+    before: Mapped[str | None] = mapped_column(Text)
+    """The feature before the write, as GeoJSON (none for a create)."""
+    after: Mapped[str | None] = mapped_column(Text)
+    """The feature after the write, as GeoJSON (none for a delete)."""
+
+
 @dataclass(frozen=True)
 class LayerInfo:
     """What the CLI and importers need to know of an asset layer."""
