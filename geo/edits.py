@@ -11,6 +11,7 @@ linked to one of its villages, before the edit and after.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -241,3 +242,102 @@ def _audit(
             after=None if after is None else json.dumps(after, default=str),
         )
     )
+
+
+def audit_entries(
+    session: Session,
+    *,
+    collection: str | None = None,
+    feature_id: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The audit log, newest first: who (key and role), when, what, before and after."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if collection is not None:
+        stmt = stmt.where(AuditEntry.collection == collection)
+    if feature_id is not None:
+        stmt = stmt.where(AuditEntry.feature_id == feature_id)
+    return [
+        {
+            "id": e.id,
+            "at": e.at.isoformat() + "Z",
+            "key_id": e.key_id,
+            "role": e.role,
+            "collection": e.collection,
+            "feature_id": e.feature_id,
+            "action": e.action,
+            "before": None if e.before is None else json.loads(e.before),
+            "after": None if e.after is None else json.loads(e.after),
+        }
+        for e in session.execute(stmt).scalars()
+    ]
+
+
+def revert(engine: Engine, caller: Caller, entry_id: int) -> dict[str, Any] | None:
+    """Undo one audited write, if the feature has not changed since; the feature as now.
+
+    A create is undone by deleting the feature, an update or replace by writing the feature
+    as it was before, a delete by adding it back with its id. Only an admin reverts; the
+    revert is audited too. :class:`StaleEdit` when the feature changed after that write.
+    """
+    if caller.role != "admin":
+        raise EditForbidden("only an admin key reverts a change")
+    with transaction(engine) as session:
+        entry = session.get(AuditEntry, entry_id)
+        if entry is None:
+            raise NoSuchFeature(f"no audit entry {entry_id}")
+        layer, feature_id = entry.collection, int(entry.feature_id)
+        before = None if entry.before is None else json.loads(entry.before)
+        after = None if entry.after is None else json.loads(entry.after)
+        model = asset_layer(layer).model
+        now = session.execute(select(model.version).where(model.id == feature_id)).scalar()
+        if after is not None and now != after["properties"]["version"]:
+            raise StaleEdit(
+                f"{layer} {feature_id} changed after entry {entry_id} (now version {now}); "
+                "revert the later changes first"
+            )
+        if after is None and now is not None:
+            raise FeatureExists(f"{layer} {feature_id} exists again: nothing to bring back")
+        if before is None:  # undo a create
+            session.execute(delete(model.__table__).where(model.id == feature_id))
+            restored = None
+        else:
+            restored = _restore(session, layer, feature_id, before, now)
+        _audit(session, caller, layer, feature_id, "revert", after, restored)
+        return restored
+
+
+def _restore(
+    session: Session, layer: str, feature_id: int, before: dict[str, Any], now: int | None
+) -> dict[str, Any]:
+    """Write ``before`` back as the feature ``feature_id`` (re-added when it was deleted)."""
+    model = asset_layer(layer).model
+    properties = dict(before["properties"])
+    own = {c: properties.get(c) for c in layer_columns(layer)} | {"source": properties["source"]}
+    row = validate_asset(layer, own, shapely.geometry.shape(before["geometry"]))
+    values = {k: v for k, v in row.items() if k != "geom"}
+    for column in layer_columns(layer):
+        values.setdefault(column, None)
+    geom = backend_of(session).geom_from_wkb()
+    wkb = {WKB_PARAM: shapely.to_wkb(row["geom"])}
+    if now is None:
+        created = _timestamp(properties.get("created_at"))
+        stmt = insert(model.__table__).values(
+            id=feature_id, **values, created_at=created, updated_at=utcnow(),
+            version=int(properties["version"]) + 1, geom=geom,
+        )  # fmt: skip
+    else:
+        stmt = (
+            update(model.__table__)
+            .where(model.id == feature_id)
+            .values(**values, updated_at=utcnow(), version=now + 1, geom=geom)
+        )
+    session.execute(stmt, wkb)
+    link_assets(session, [layer], ids={layer: [feature_id]}, count_as_edit=False)
+    return _feature(session, layer, feature_id)
+
+
+def _timestamp(text: Any) -> dt.datetime:
+    if not text:
+        return utcnow()
+    return dt.datetime.fromisoformat(str(text).removesuffix("Z")).replace(tzinfo=None)

@@ -637,3 +637,51 @@ def _written(
     if status == 201:
         headers["Location"] = url
     return GeoJSONResponse(json.dumps(written.feature), status_code=status, headers=headers)
+
+
+# ------------------------------------------------------------------------------------------
+# The audit log (admins)
+# ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/audit",
+    operation_id="getAuditLog",
+    name="getAuditLog",
+    responses=problem_responses(401, 403),
+    summary="Who changed what, when, from what to what (an admin key)",
+)
+def audit_log(
+    session: SessionDep,
+    caller: CallerDep,
+    collection: Annotated[str | None, Query(max_length=40)] = None,
+    feature: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    """The audit entries, newest first, with the feature before and after each write."""
+    _admin(caller)
+    entries = edits.audit_entries(session, collection=collection, feature_id=feature, limit=limit)
+    return JSONResponse({"entries": entries})
+
+
+@router.post(
+    "/audit/{entryId}/revert",
+    operation_id="revertChange",
+    name="revertChange",
+    responses=problem_responses(401, 403, 404, 409, 412),
+    summary="Undo one change, if the feature has not changed since (an admin key)",
+)
+def revert_change(
+    engine: EngineDep,
+    caller: CallerDep,
+    entry_id: Annotated[int, Path(alias="entryId", ge=1)],
+) -> JSONResponse:
+    """A create is undone by deleting, an update by writing back, a delete by re-adding."""
+    _admin(caller)
+    restored = edits.revert(engine, caller, entry_id)
+    return JSONResponse({"reverted": entry_id, "feature": restored})
+
+
+def _admin(caller: Caller) -> None:
+    if caller.role != "admin":
+        raise edits.EditForbidden("the audit log is an admin's: use an admin key")

@@ -28,6 +28,8 @@ OPERATIONS = {
     ("put", "/collections/{collectionId}/items/{featureId}"): "replaceFeature",
     ("patch", "/collections/{collectionId}/items/{featureId}"): "updateFeature",
     ("delete", "/collections/{collectionId}/items/{featureId}"): "deleteFeature",
+    ("get", "/audit"): "getAuditLog",
+    ("post", "/audit/{entryId}/revert"): "revertChange",
     ("get", "/summary"): "getSummary",
     ("get", "/regencies"): "listRegencies",
     ("get", "/districts"): "listDistricts",

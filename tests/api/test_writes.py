@@ -263,3 +263,37 @@ def test_two_concurrent_updates_of_one_version_one_wins_and_nothing_is_lost(api,
     with transaction(engine) as session:
         actions = session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars()
         assert list(actions) == ["create", "update"]
+
+
+def test_an_admin_reads_the_log_and_reverts_an_update_and_a_delete(api, engine):
+    tourism, admin = bearer(engine, "tourism"), bearer(engine, "admin")
+    created = api.post("/collections/destination/items", json=feature(IN_WEST), headers=tourism)
+    url = created.headers["location"]
+    api.patch(
+        url,
+        json={"type": "Feature", "properties": {"name": "Coban Diganti"}},
+        headers={**tourism, "If-Match": created.headers["etag"]},
+    )
+
+    denied = api.get("/audit", headers=tourism)
+    log = api.get("/audit", params={"collection": "destination"}, headers=admin).json()["entries"]
+    update = log[0]
+    reverted = api.post(f"/audit/{update['id']}/revert", headers=admin)
+    again = api.post(f"/audit/{update['id']}/revert", headers=admin)
+
+    assert denied.status_code == 403
+    assert [e["action"] for e in log] == ["update", "create"]
+    assert (update["before"]["properties"]["name"], update["after"]["properties"]["name"]) == (
+        "Coban Sampel", "Coban Diganti",
+    )  # fmt: skip
+    assert reverted.status_code == 200, reverted.text
+    now = api.get(url).json()["properties"]
+    assert (now["name"], now["version"], now["village_code"]) == ("Coban Sampel", 3, WEST)
+    assert again.status_code == 412  # the feature changed since (by the revert itself)
+
+    tag = api.get(url).headers["etag"]
+    api.delete(url, headers={**tourism, "If-Match": tag})
+    deleted = api.get("/audit", headers=admin).json()["entries"][0]
+    back = api.post(f"/audit/{deleted['id']}/revert", headers=admin)
+    assert back.status_code == 200 and api.get(url).json()["properties"]["name"] == "Coban Sampel"
+    assert api.get("/audit", headers=admin).json()["entries"][0]["action"] == "revert"
