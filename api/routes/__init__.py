@@ -14,6 +14,7 @@ from api.routes import (
     maps,
     regencies,
     summary,
+    tiles,
     villages,
 )
 
@@ -21,6 +22,7 @@ TAGS = [
     {"name": "landing", "description": "What the API is and where everything is"},
     {"name": "health", "description": "Whether the registry database answers"},
     {"name": "features", "description": "OGC API Features: every layer as a collection"},
+    {"name": "tiles", "description": "OGC API Tiles: vector tiles (MVT) of every collection"},
     {"name": "summary", "description": "Counts per level and layer"},
     {"name": "regencies", "description": "Regencies and cities (kabupaten/kota)"},
     {"name": "districts", "description": "Districts (kecamatan)"},
@@ -33,6 +35,7 @@ api_router = APIRouter()
 api_router.include_router(landing.router, tags=["landing"])
 api_router.include_router(health.router, tags=["health"])
 api_router.include_router(features.router, tags=["features"])
+api_router.include_router(tiles.router, tags=["tiles"])
 api_router.include_router(summary.router, tags=["summary"])
 api_router.include_router(regencies.router, prefix="/regencies", tags=["regencies"])
 api_router.include_router(districts.router, prefix="/districts", tags=["districts"])

@@ -61,6 +61,11 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
 JSON_TYPES = {str: "string", float: "number", int: "integer", bool: "boolean"}
 ITEM_PARAMETERS = {"bbox", "bbox-crs", "crs", "limit", "offset", "filter", "filter-lang"}
@@ -182,7 +187,7 @@ def describe_collection(
     request: Request, session: SessionDep, collection_id: CollectionId
 ) -> Collection:
     """A collection's titles, spatial extent, item type and links."""
-    return _describe(request, session, _collection(collection_id))
+    return _describe(request, session, find_collection(collection_id))
 
 
 @router.get(
@@ -220,7 +225,7 @@ def get_features(
     ``filter`` (CQL2 text or JSON, :mod:`geo.cql`) keeps the features it holds for,
     ``sortby`` orders them, ``properties`` chooses which properties each carries.
     """
-    collection = _collection(collection_id)
+    collection = find_collection(collection_id)
     _refuse_unknown_parameters(request, ITEM_PARAMETERS)
     served = _crs(crs, "crs")
     box = _bbox(bbox, _crs(bbox_crs, "bbox-crs"))
@@ -271,7 +276,7 @@ def get_feature(
     crs: CrsParam = None,
 ) -> GeoJSONResponse:
     """The feature: a village by its Kemendagri code, an asset by its id."""
-    collection = _collection(collection_id)
+    collection = find_collection(collection_id)
     _refuse_unknown_parameters(request, {"crs", "f"})
     served = _crs(crs, "crs")
     frame = features.item(session, collection, feature_id)
@@ -290,7 +295,8 @@ def get_feature(
     return GeoJSONResponse(with_members(text, {"links": _links_json(links)}), headers=headers)
 
 
-def _collection(collection_id: str) -> features.Collection:
+def find_collection(collection_id: str) -> features.Collection:
+    """The collection of that id; :class:`~geo.errors.CollectionNotFound` (404) otherwise."""
     try:
         return features.COLLECTIONS[collection_id]
     except KeyError:
@@ -310,7 +316,7 @@ def _collection(collection_id: str) -> features.Collection:
 )
 def get_queryables(request: Request, collection_id: CollectionId) -> JSONResponse:
     """The queryables as a JSON Schema: each property's type, and the geometry."""
-    collection = _collection(collection_id)
+    collection = find_collection(collection_id)
     schema_properties: dict[str, Any] = {
         "geometry": {
             "title": "geometry",
@@ -412,6 +418,12 @@ def _describe(request: Request, session: Any, collection: features.Collection) -
         links=[
             Link(href=home, rel="self", type=JSON, title=collection.title),
             Link(href=items, rel="items", type=GEOJSON_MEDIA_TYPE, title=collection.title),
+            Link(
+                href=str(request.url_for("getTilesets", collectionId=collection.id)),
+                rel="http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                type=JSON,
+                title=f"{collection.title}: vector tiles",
+            ),
         ],
     )
 
@@ -580,7 +592,7 @@ def etag(collection: features.Collection, feature_id: Any, version: Any) -> str:
 
 
 def _writable(collection_id: str) -> features.Collection:
-    collection = _collection(collection_id)
+    collection = find_collection(collection_id)
     if collection.kind not in WRITABLE_KINDS:
         raise NotWritable(f"collection {collection.id} is read-only through the API")
     return collection

@@ -226,6 +226,9 @@ class Backend:
         """Create or upgrade the registry schema."""
         raise NotImplementedError
 
+    makes_vector_tiles = False
+    """Whether the database encodes Mapbox Vector Tiles itself (``ST_AsMVT``)."""
+
     upgrades_on_open = False
     """Whether a registry of an older version is upgraded when a command opens it (a personal
     file), rather than left for ``petadesa init`` (the shared system of record)."""
@@ -650,6 +653,7 @@ class PostGIS(Backend):
     """The system of record: PostgreSQL with PostGIS, schema by the Alembic migrations."""
 
     name = "postgis"
+    makes_vector_tiles = True
 
     def geom_from_wkb(self, param: str = WKB_PARAM) -> ColumnElement[Any]:
         """``ST_GeomFromWKB`` with the registry's SRID."""

@@ -29,6 +29,13 @@ OPERATIONS = {
     ("patch", "/collections/{collectionId}/items/{featureId}"): "updateFeature",
     ("delete", "/collections/{collectionId}/items/{featureId}"): "deleteFeature",
     ("get", "/audit"): "getAuditLog",
+    ("get", "/collections/{collectionId}/tiles"): "getTilesets",
+    ("get", "/collections/{collectionId}/tiles/{tileMatrixSetId}"): "getTileset",
+    ("get", "/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json"): "getTileJSON",
+    (
+        "get",
+        "/collections/{collectionId}/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+    ): "getTile",
     ("post", "/audit/{entryId}/revert"): "revertChange",
     ("get", "/summary"): "getSummary",
     ("get", "/regencies"): "listRegencies",

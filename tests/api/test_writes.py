@@ -7,6 +7,8 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
+import mapbox_vector_tile
+import morecantile
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -28,6 +30,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 WEST, EAST_OTHER_REGENCY = "35.07.01.2001", "35.08.01.2001"
+TMS = morecantile.tms.get("WebMercatorQuad")
 
 
 def point_in(x_m: float, y_m: float) -> list[float]:
@@ -297,3 +300,18 @@ def test_an_admin_reads_the_log_and_reverts_an_update_and_a_delete(api, engine):
     back = api.post(f"/audit/{deleted['id']}/revert", headers=admin)
     assert back.status_code == 200 and api.get(url).json()["properties"]["name"] == "Coban Sampel"
     assert api.get("/audit", headers=admin).json()["entries"][0]["action"] == "revert"
+
+
+def test_a_write_makes_new_tiles(api, engine):
+    t = TMS.tile(IN_WEST[0], IN_WEST[1], 14)
+    url = f"/collections/destination/tiles/WebMercatorQuad/14/{t.y}/{t.x}"
+    before = api.get(url)
+    created = api.post(
+        "/collections/destination/items", json=feature(IN_WEST), headers=bearer(engine, "tourism")
+    )
+    after = api.get(url, headers={"If-None-Match": before.headers["etag"]})
+
+    assert before.status_code == 204 and created.status_code == 201
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    [one] = mapbox_vector_tile.decode(after.content)["destination"]["features"]
+    assert one["properties"]["id"] == created.json()["id"]

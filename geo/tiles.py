@@ -1,0 +1,209 @@
+"""Vector tiles (Mapbox Vector Tile) of the collections, in the WebMercatorQuad grid.
+
+A tile holds the features of one collection that intersect it, found through the spatial
+index, at most :data:`MAX_FEATURES` of them (in key order), each simplified to what the zoom
+shows and clipped to the tile with a small buffer, with a few properties (:func:`properties`).
+On PostGIS the database makes the tile (``ST_AsMVTGeom``, ``ST_AsMVT``); on the GeoPackage
+the features are read as any query reads them and encoded by ``mapbox-vector-tile``, with
+the same grid, extent, buffer and simplification.
+
+Tiles are cached in the process, keyed by the collection's *stamp*: its row count and latest
+change (:func:`stamp`), read with each request, so any write through any process (an import,
+an API edit, a coverage run) makes new tiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+import mapbox_vector_tile
+import morecantile
+import numpy as np
+from sqlalchemy import func, literal_column, select
+from sqlalchemy.orm import Session
+
+import shapely
+
+from geo import features, queries
+from geo.store.backend import backend_of
+from geo.store.models import BlankSpot, VillageConnectivity
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+EXTENT = 4096
+"""Tile coordinates run 0..4096 (the MVT default)."""
+BUFFER = 64
+"""Coordinates kept beyond the tile's edge, so strokes join across tiles."""
+MAX_FEATURES = 20_000
+"""The most features one tile holds (the first in key order); a client zooms in for more."""
+MAX_ZOOM = 22
+CACHE_TILES = 2_048
+_PROPERTIES = {
+    "area": ("code", "name", "kind"),
+    "asset": ("id", "name", "village_code"),
+    "measurement": ("id", "village_code"),
+    "register": ("code", "name", "connectivity_class", "population_uncovered"),
+    "blank_spot": ("id", "village_code", "area_km2"),
+}
+
+
+class TileOutOfRange(ValueError):
+    """A tile that is not in the WebMercatorQuad grid (zoom 0-22, column and row in range)."""
+
+
+def properties(collection: features.Collection) -> tuple[str, ...]:
+    """The properties a tile carries of each feature (the rest: read the feature)."""
+    return _PROPERTIES[collection.kind]
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    """Refuse a tile outside the grid."""
+    if not 0 <= z <= MAX_ZOOM:
+        raise TileOutOfRange(f"zoom {z} is outside 0..{MAX_ZOOM}")
+    side = 1 << z
+    if not (0 <= x < side and 0 <= y < side):
+        raise TileOutOfRange(f"tile column {x} or row {y} is outside 0..{side - 1} at zoom {z}")
+
+
+def stamp(session: Session, collection: features.Collection) -> str:
+    """What changes whenever the collection's features do: rows, latest id and change."""
+    if collection.kind == "register":
+        model, changed = VillageConnectivity, func.max(VillageConnectivity.run_id)
+    elif collection.kind == "blank_spot":
+        model, changed = BlankSpot, func.max(BlankSpot.run_id)
+    else:
+        model, changed = collection.model, func.max(collection.model.updated_at)
+    row = session.execute(
+        select(func.count(), func.max(model.id), changed).select_from(model)
+    ).one()
+    return hashlib.sha256(repr(tuple(row)).encode()).hexdigest()[:24]
+
+
+@dataclass
+class _Cache:
+    tiles: OrderedDict[tuple[Any, ...], bytes]
+    lock: Lock
+
+
+_CACHE = _Cache(OrderedDict(), Lock())
+
+
+def tile(
+    session: Session, collection: features.Collection, z: int, x: int, y: int
+) -> tuple[bytes, str]:
+    """The tile's bytes (MVT, one layer named as the collection) and its stamp."""
+    check_tile(z, x, y)
+    version = stamp(session, collection)
+    key = (str(session.get_bind().url), collection.id, z, x, y, version)
+    with _CACHE.lock:
+        if key in _CACHE.tiles:
+            _CACHE.tiles.move_to_end(key)
+            return _CACHE.tiles[key], version
+    if backend_of(session).makes_vector_tiles:
+        data = _postgis_tile(session, collection, z, x, y)
+    else:
+        data = _encoded_tile(session, collection, z, x, y)
+    with _CACHE.lock:
+        _CACHE.tiles[key] = data
+        while len(_CACHE.tiles) > CACHE_TILES:
+            _CACHE.tiles.popitem(last=False)
+    return data, version
+
+
+def _bounds(z: int, x: int, y: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The tile's box in Web Mercator metres and in lon/lat (grown by the buffer)."""
+    box = TMS.xy_bounds(morecantile.Tile(x, y, z))
+    grow = (box.right - box.left) * BUFFER / EXTENT
+    metres = (box.left - grow, box.bottom - grow, box.right + grow, box.top + grow)
+    west, south = TMS.lnglat(metres[0], metres[1])
+    east, north = TMS.lnglat(metres[2], metres[3])
+    return (box.left, box.bottom, box.right, box.top), (
+        west,
+        max(south, -85.06),
+        east,
+        min(north, 85.06),
+    )
+
+
+def _tolerance(z: int) -> float:
+    """Half a tile coordinate, in metres: what a zoom cannot show."""
+    return 2 * 20_037_508.342789244 / (1 << z) / EXTENT / 2
+
+
+def _columns(collection: features.Collection) -> list[Any]:
+    queryable = collection.queryables()
+    return [queryable[name].label(name) for name in properties(collection)]
+
+
+def _postgis_tile(
+    session: Session, collection: features.Collection, z: int, x: int, y: int
+) -> bytes:
+    """``ST_AsMVT`` over the features whose box meets the tile's (GiST), simplified, clipped."""
+    envelope = func.ST_TileEnvelope(z, x, y)
+    projected = func.ST_Transform(collection.geom, 3857)
+    if collection.geometry_type != "Point":
+        projected = func.ST_Simplify(projected, _tolerance(z), True)
+    geometry = func.ST_AsMVTGeom(projected, envelope, EXTENT, BUFFER, True).label("geom")
+    _, lonlat = _bounds(z, x, y)
+    inner = collection.select_from(select(geometry, *_columns(collection)))
+    inner = backend_of(session).within_bbox(inner, collection.model, collection.geom, lonlat)
+    inner = inner.order_by(collection.key).limit(MAX_FEATURES).subquery("tile")
+    stmt = select(func.ST_AsMVT(literal_column("tile"), collection.id, EXTENT, "geom")).select_from(
+        inner
+    )
+    data = session.execute(stmt).scalar()
+    return bytes(data or b"")
+
+
+def _encoded_tile(
+    session: Session, collection: features.Collection, z: int, x: int, y: int
+) -> bytes:
+    """The features read through the R*Tree, made Web Mercator, encoded by mapbox-vector-tile."""
+    metres, lonlat = _bounds(z, x, y)
+    geometry = func.ST_AsBinary(collection.geom).label("geometry")
+    stmt = collection.select_from(select(geometry, *_columns(collection)))
+    stmt = backend_of(session).within_bbox(stmt, collection.model, collection.geom, lonlat)
+    frame = queries.geo_frame(session, stmt.order_by(collection.key).limit(MAX_FEATURES))
+    if frame.empty:
+        return b""
+    frame = frame.to_crs(3857)
+    geoms = frame.geometry.to_numpy()
+    if collection.geometry_type != "Point":
+        geoms = shapely.simplify(geoms, _tolerance(z), preserve_topology=True)
+    grown = shapely.box(*_grown(metres))
+    geoms = shapely.intersection(geoms, grown)
+    keep = ~shapely.is_empty(geoms)
+    records = frame.drop(columns="geometry").astype(object).where(frame.notna(), None)
+    items = [
+        {"geometry": geom, "properties": {k: _plain(v) for k, v in props.items() if v is not None}}
+        for geom, props, kept in zip(geoms, records.to_dict("records"), keep, strict=True)
+        if kept
+    ]
+    if not items:
+        return b""
+    # tile coordinates made here, all at once (the encoder's own quantize goes feature by
+    # feature through a deprecated shapely function)
+    west, south, east, north = metres
+    scale = np.array([EXTENT / (east - west), EXTENT / (north - south)])
+    origin = np.array([west, south])
+    for item in items:
+        item["geometry"] = shapely.transform(
+            item["geometry"], lambda xy: np.round((xy - origin) * scale)
+        )
+    return mapbox_vector_tile.encode(
+        [{"name": collection.id, "features": items}], default_options={"extents": EXTENT}
+    )
+
+
+def _grown(metres: tuple[float, ...]) -> tuple[float, ...]:
+    grow = (metres[2] - metres[0]) * BUFFER / EXTENT
+    return (metres[0] - grow, metres[1] - grow, metres[2] + grow, metres[3] + grow)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
