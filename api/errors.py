@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.codes import InvalidCode
@@ -137,6 +137,7 @@ PROBLEM_KINDS: dict[type[Exception], ProblemKind] = {
     ConfigurationError: ProblemKind(500, "Server misconfigured"),
     RegistryUnavailable: ProblemKind(503, "Registry unavailable"),
     OperationalError: ProblemKind(503, "Database unavailable", "database_unavailable"),
+    IntegrityError: ProblemKind(409, "Conflict", "conflict"),
     PetadesaError: ProblemKind(400, "Request refused"),
 }
 SERVER_ERROR_DETAIL = "The server could not answer; the details are in its log."
@@ -178,6 +179,8 @@ def exception_problem(request: Request, exc: Exception) -> JSONResponse:
     code = getattr(exc, "code", None) if isinstance(exc, PetadesaError) else None
     code = code or kind.code or "petadesa_error"
     detail = str(exc)
+    if isinstance(exc, IntegrityError):  # never the statement and its values
+        detail = "the write conflicts with another feature (a key it must not share)"
     if kind.status >= 500:
         logger.error(
             "%s %s -> %d %s", request.method, request.url.path, kind.status, code, exc_info=exc
@@ -240,6 +243,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PetadesaError, exception_problem)
     app.add_exception_handler(InvalidCode, exception_problem)
     app.add_exception_handler(OperationalError, exception_problem)
+    app.add_exception_handler(IntegrityError, exception_problem)
     app.add_exception_handler(RequestValidationError, validation_problem)
     app.add_exception_handler(StarletteHTTPException, http_problem)
     app.add_exception_handler(Exception, unexpected_problem)

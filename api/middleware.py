@@ -128,7 +128,8 @@ class ConditionalGet:
             etag = own[0] if own else f'"{hashlib.sha256(body).hexdigest()[:32]}"'
             headers = [(k, v) for k, v in start["headers"] if k != b"etag"]
             headers.append((b"etag", etag.encode()))
-            if etag in _if_none_match(scope):
+            matches = _if_none_match(scope)
+            if etag.removeprefix("W/") in matches or "*" in matches:
                 kept = [(k, v) for k, v in headers if k not in (b"content-length", b"content-type")]
                 await send({"type": "http.response.start", "status": 304, "headers": kept})
                 await send({"type": "http.response.body", "body": b""})
@@ -150,5 +151,6 @@ def _is_json(start: Message) -> bool:
 def _if_none_match(scope: Scope) -> set[str]:
     for name, value in scope.get("headers", ()):
         if name == b"if-none-match":
-            return {tag.strip() for tag in value.decode("latin-1").split(",")}
+            # weak comparison (RFC 9110): W/"x" matches "x"
+            return {tag.strip().removeprefix("W/") for tag in value.decode("latin-1").split(",")}
     return set()

@@ -85,7 +85,10 @@ def to_condition(
 
     ``geometry`` is the collection's geometry column, the queryable ``geometry``.
     """
-    return _ToSQL(session, queryables, geometry).evaluate(tree)
+    try:
+        return _ToSQL(session, queryables, geometry).evaluate(tree)
+    except (TypeError, AttributeError) as exc:  # literals pygeofilter cannot compare
+        raise CQLError(f"this filter cannot be served: {exc}") from None
 
 
 class _ToSQL(Evaluator):
@@ -108,27 +111,35 @@ class _ToSQL(Evaluator):
 
     @handle(ast.Comparison, subclasses=True)
     def comparison(self, node: ast.Comparison, lhs: Any, rhs: Any) -> Any:
-        return _COMPARE[node.op](lhs, rhs)
+        column = _property(lhs, node)
+        return _COMPARE[node.op](column, _typed(column, rhs))
 
     @handle(ast.Between)
     def between(self, node: ast.Between, lhs: Any, low: Any, high: Any) -> Any:
-        condition = lhs.between(low, high)
+        column = _property(lhs, node)
+        condition = column.between(_typed(column, low), _typed(column, high))
         return not_(condition) if node.not_ else condition
 
     @handle(ast.Like)
     def like(self, node: ast.Like, lhs: Any) -> Any:
-        if not isinstance(node.pattern, str):
-            raise CQLError("LIKE takes a text pattern")
-        condition = backend_of(self.session).like(lhs, node.pattern)
+        column = _property(lhs, node)
+        if not isinstance(node.pattern, str) or _kind(column) is not str:
+            raise CQLError("LIKE compares a text property with a text pattern")
+        if node.pattern.replace("\\\\", "").endswith("\\"):
+            raise CQLError(f"LIKE pattern {node.pattern!r} ends in an escape")
+        condition = backend_of(self.session).like(column, node.pattern)
         return not_(condition) if node.not_ else condition
 
     @handle(ast.In)
     def in_(self, node: ast.In, lhs: Any, *options: Any) -> Any:
-        return lhs.not_in(options) if node.not_ else lhs.in_(options)
+        column = _property(lhs, node)
+        typed = [_typed(column, option) for option in options]
+        return column.not_in(typed) if node.not_ else column.in_(typed)
 
     @handle(ast.IsNull)
     def is_null(self, node: ast.IsNull, lhs: Any) -> Any:
-        return lhs.is_not(None) if node.not_ else lhs.is_(None)
+        column = _property(lhs, node)
+        return column.is_not(None) if node.not_ else column.is_(None)
 
     @handle(ast.SpatialComparisonPredicate, subclasses=True)
     def spatial(self, node: ast.SpatialComparisonPredicate, lhs: Any, rhs: Any) -> Any:
@@ -178,7 +189,62 @@ class _ToSQL(Evaluator):
 
 def _literal(geom: Any) -> Any:
     """A geometry of the filter as a bound WKB parameter in EPSG:4326 (CRS84 order)."""
+    if geom.is_empty or not geom.is_valid:
+        raise CQLError(f"the filter's geometry is not valid: {shapely.is_valid_reason(geom)}")
     return func.ST_GeomFromWKB(shapely.to_wkb(geom), SRID)
+
+
+def _property(value: Any, node: Any) -> Any:
+    """The property a predicate tests (a literal there is refused)."""
+    if not hasattr(value, "type") or not hasattr(value, "key"):
+        raise CQLError(f"{type(node).__name__} needs a property on its left, not {value!r}")
+    return value
+
+
+def _kind(column: Any) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def _typed(column: Any, value: Any) -> Any:
+    """``value`` as the column's type (a number for a number, a date for a date), or refused.
+
+    Both backends then answer alike: PostgreSQL refuses ``name = 5``, SQLite compares anyway.
+    """
+    kind = _kind(column)
+    name = getattr(column, "key", "property")
+    wrong = CQLError(f"{name} is {getattr(kind, '__name__', 'untyped')}, not {value!r}")
+    if kind is None or value is None:
+        return value
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if kind in (dt.date, dt.datetime):
+        try:
+            parsed = (
+                value
+                if isinstance(value, dt.date)
+                else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            )
+        except ValueError:
+            raise wrong from None
+        if isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)  # stored as naive UTC
+        if kind is dt.date and isinstance(parsed, dt.datetime):
+            return parsed.date()
+        return parsed
+    return value
 
 
 def _first_line(exc: Exception) -> str:

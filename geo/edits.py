@@ -124,8 +124,10 @@ def replace(
             properties = {**kept, **properties}
             if geometry is None:
                 geometry = shapely.geometry.shape(before["geometry"])
-        given = {"source": before["properties"]["source"], **properties}
+        kept_key = {k: before["properties"][k] for k in ("source", "source_id")}
+        given = {**kept_key, **properties}  # the upsert key stays unless given
         row = validate_asset(layer, given, geometry)
+        _no_clash(session, layer, feature_id, row)
         values = {k: v for k, v in row.items() if k != "geom"}
         for column in layer_columns(layer):
             values.setdefault(column, None)  # a replace clears what it does not give
@@ -164,6 +166,23 @@ def remove(engine: Engine, caller: Caller, layer: str, feature_id: int, version:
         if result.rowcount != 1:
             raise StaleEdit(_stale(layer, feature_id, version, before))
         _audit(session, caller, layer, feature_id, "delete", before, None)
+
+
+def _no_clash(session: Session, layer: str, feature_id: int, row: dict[str, Any]) -> None:
+    """Refuse an upsert key (``source``, ``source_id``) another feature of the layer has."""
+    model = asset_layer(layer).model
+    other = session.execute(
+        select(model.id).where(
+            model.source == row["source"],
+            model.source_id == row["source_id"],
+            model.id != feature_id,
+        )
+    ).first()
+    if other:
+        raise FeatureExists(
+            f"{layer} {other[0]} already has source {row['source']!r} and source_id "
+            f"{row['source_id']!r}"
+        )
 
 
 def current_version(session: Session, layer: str, feature_id: int) -> int:
@@ -299,7 +318,11 @@ def revert(engine: Engine, caller: Caller, entry_id: int) -> dict[str, Any] | No
         if after is None and now is not None:
             raise FeatureExists(f"{layer} {feature_id} exists again: nothing to bring back")
         if before is None:  # undo a create
-            session.execute(delete(model.__table__).where(model.id == feature_id))
+            gone = session.execute(
+                delete(model.__table__).where(model.id == feature_id, model.version == now)
+            )
+            if gone.rowcount != 1:
+                raise StaleEdit(f"{layer} {feature_id} changed while it was being reverted")
             restored = None
         else:
             restored = _restore(session, layer, feature_id, before, now)
@@ -329,10 +352,13 @@ def _restore(
     else:
         stmt = (
             update(model.__table__)
-            .where(model.id == feature_id)
+            .where(model.id == feature_id, model.version == now)
             .values(**values, updated_at=utcnow(), version=now + 1, geom=geom)
         )
-    session.execute(stmt, wkb)
+    _no_clash(session, layer, feature_id, row)
+    result = session.execute(stmt, wkb)
+    if now is not None and result.rowcount != 1:
+        raise StaleEdit(f"{layer} {feature_id} changed while it was being reverted")
     link_assets(session, [layer], ids={layer: [feature_id]}, count_as_edit=False)
     return _feature(session, layer, feature_id)
 

@@ -38,6 +38,8 @@ from geo.store.models import (
 MAX_LIMIT = 10_000
 """The most features one page holds (OGC API Features' recommended maximum)."""
 DEFAULT_LIMIT = 10
+MAX_ID = 2**31 - 1
+"""The largest row id (a 32-bit integer column on PostGIS)."""
 _AREA_TITLES = {
     "province": ("Provinces", "Provinsi"),
     "regency": ("Regencies and cities", "Kabupaten/kota"),
@@ -201,7 +203,8 @@ def items(
             raise ValueError(
                 f"sortby: {name!r} is not a queryable; queryables: {', '.join(queryable)}"
             )
-        order.append(queryable[name].desc() if descending else queryable[name].asc())
+        column = queryable[name]  # empty values last going up, first going down, on both
+        order.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
     stmt = _select(collection)
     count = collection.select_from(select(func.count()).select_from(collection.model))
     if bbox is not None:
@@ -224,6 +227,8 @@ def item(session: Session, collection: Collection, feature_id: str) -> gpd.GeoDa
         try:
             key = int(feature_id)
         except ValueError:
+            key = -1
+        if not 0 < key <= MAX_ID:  # an id no row can have: no query (nor an overflow)
             return _frame(session, _select(collection).where(False))
     return _frame(session, _select(collection).where(collection.key == key))
 

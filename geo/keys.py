@@ -75,6 +75,8 @@ def create_key(
     if role not in WRITES:
         raise KeyProblem(f"role {role!r} is not one of {', '.join(ROLES)}")
     code = None
+    if regency is not None and role == "admin":
+        raise KeyProblem("an admin key is the registry's whole: it takes no --regency")
     if regency is not None:
         code = normalize_code(regency)
         if level_of(code) is not Level.REGENCY:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, ProgrammingError
 
 import shapely
 import shapely.errors
@@ -42,6 +43,7 @@ from geo.edits import StaleEdit
 from geo.errors import CollectionNotFound, FeatureNotFound
 from geo.keys import Caller, caller_of
 from geo.queries import BBox
+from geo.store.db import transaction
 
 router = APIRouter()
 
@@ -87,7 +89,9 @@ Limit = Annotated[
         description=f"Features per page (default {features.DEFAULT_LIMIT}).",
     ),
 ]
-Offset = Annotated[int, Query(ge=0, description="Features to skip (the next link sets it).")]
+Offset = Annotated[
+    int, Query(ge=0, le=2**31 - 1, description="Features to skip (the next link sets it).")
+]
 CrsParam = Annotated[
     str | None,
     Query(
@@ -241,6 +245,8 @@ def get_features(
         )  # fmt: skip
     except geocql.CQLError as exc:
         raise InvalidFilter(str(exc)) from None
+    except (DataError, ProgrammingError) as exc:  # what the database refused of a filter
+        raise InvalidFilter(f"the database refused this filter: {exc.orig}") from None
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from None
     frame = geocrs.to_served(page.features, served)
@@ -419,6 +425,12 @@ def _describe(request: Request, session: Any, collection: features.Collection) -
             Link(href=home, rel="self", type=JSON, title=collection.title),
             Link(href=items, rel="items", type=GEOJSON_MEDIA_TYPE, title=collection.title),
             Link(
+                href=str(request.url_for("getQueryables", collectionId=collection.id)),
+                rel="http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                type="application/schema+json",
+                title=f"{collection.title}: queryables",
+            ),
+            Link(
                 href=str(request.url_for("getTilesets", collectionId=collection.id)),
                 rel="http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
                 type=JSON,
@@ -470,10 +482,16 @@ def _links_json(links: list[Link]) -> str:
 WRITABLE_KINDS = ("asset", "measurement")
 
 
-def get_caller(request: Request, session: SessionDep) -> Caller:
-    """The caller of a write: a key in force in ``Authorization: Bearer <key>``, else 401."""
+def get_caller(request: Request, engine: EngineDep) -> Caller:
+    """The caller of a write: a key in force in ``Authorization: Bearer <key>``, else 401.
+
+    Looked up in a transaction of its own, closed before the write takes its connection.
+    """
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    caller = caller_of(session, key.strip()) if scheme.lower() == "bearer" else None
+    caller = None
+    if scheme.lower() == "bearer":
+        with transaction(engine) as session:
+            caller = caller_of(session, key.strip())
     if caller is None:
         raise Unauthorized("a write needs a key in force: Authorization: Bearer <key>")
     return caller
@@ -514,7 +532,7 @@ def create_feature(
     body: FeatureBody,
 ) -> GeoJSONResponse:  # fmt: skip
     """Validated as a file import is, linked to its village, audited; 201 with its URL."""
-    collection = _writable(collection_id)
+    collection = _writable(collection_id, caller)
     properties, geometry = _feature_body(body, partial=False)
     written = edits.create(engine, caller, collection.id, properties, geometry)
     return _written(request, collection, written, status=201)
@@ -529,14 +547,14 @@ def create_feature(
     summary="Replace a feature (If-Match required)",
 )
 def replace_feature(
-    request: Request, engine: EngineDep, session: SessionDep, caller: CallerDep,
+    request: Request, engine: EngineDep, caller: CallerDep,
     collection_id: CollectionId, feature_id: FeatureId, body: FeatureBody,
     if_match: IfMatch = None,
 ) -> GeoJSONResponse:  # fmt: skip
     """Every property and the geometry anew; what is not given becomes empty."""
-    collection = _writable(collection_id)
+    collection = _writable(collection_id, caller)
     row_id = _row_id(collection, feature_id)
-    version = _matched_version(session, collection, row_id, if_match)
+    version = _matched_version(engine, collection, row_id, if_match)
     properties, geometry = _feature_body(body, partial=False)
     written = edits.replace(engine, caller, collection.id, row_id, version, properties, geometry)
     return _written(request, collection, written)
@@ -551,14 +569,14 @@ def replace_feature(
     summary="Update some of a feature's properties or its geometry (If-Match required)",
 )
 def update_feature(
-    request: Request, engine: EngineDep, session: SessionDep, caller: CallerDep,
+    request: Request, engine: EngineDep, caller: CallerDep,
     collection_id: CollectionId, feature_id: FeatureId, body: FeatureBody,
     if_match: IfMatch = None,
 ) -> GeoJSONResponse:  # fmt: skip
     """The properties given (and the geometry, if given) change; the rest stays."""
-    collection = _writable(collection_id)
+    collection = _writable(collection_id, caller)
     row_id = _row_id(collection, feature_id)
-    version = _matched_version(session, collection, row_id, if_match)
+    version = _matched_version(engine, collection, row_id, if_match)
     properties, geometry = _feature_body(body, partial=True)
     written = edits.replace(
         engine, caller, collection.id, row_id, version, properties, geometry, partial=True
@@ -575,13 +593,13 @@ def update_feature(
     summary="Delete a feature (If-Match required)",
 )
 def delete_feature(
-    engine: EngineDep, session: SessionDep, caller: CallerDep, collection_id: CollectionId,
+    engine: EngineDep, caller: CallerDep, collection_id: CollectionId,
     feature_id: FeatureId, if_match: IfMatch = None,
 ) -> Response:  # fmt: skip
     """Removed, and kept in the audit log as it was."""
-    collection = _writable(collection_id)
+    collection = _writable(collection_id, caller)
     row_id = _row_id(collection, feature_id)
-    version = _matched_version(session, collection, row_id, if_match)
+    version = _matched_version(engine, collection, row_id, if_match)
     edits.remove(engine, caller, collection.id, row_id, version)
     return Response(status_code=204)
 
@@ -591,31 +609,43 @@ def etag(collection: features.Collection, feature_id: Any, version: Any) -> str:
     return f'"{collection.id}-{feature_id}-v{int(version)}"'
 
 
-def _writable(collection_id: str) -> features.Collection:
+def _writable(collection_id: str, caller: Caller) -> features.Collection:
+    """The collection, if the caller may write it: 405 read-only, 403 not the caller's."""
     collection = find_collection(collection_id)
     if collection.kind not in WRITABLE_KINDS:
         raise NotWritable(f"collection {collection.id} is read-only through the API")
+    if not caller.may_write(collection.id):
+        raise edits.EditForbidden(f"a {caller.role} key may not write {collection.id}")
     return collection
 
 
 def _row_id(collection: features.Collection, feature_id: str) -> int:
     try:
-        return int(feature_id)
+        row_id = int(feature_id)
     except ValueError:
-        raise FeatureNotFound(f"no feature {feature_id!r} in collection {collection.id}") from None
+        row_id = -1
+    if not 0 < row_id <= features.MAX_ID:
+        raise FeatureNotFound(f"no feature {feature_id!r} in collection {collection.id}")
+    return row_id
 
 
 def _matched_version(
-    session: Any, collection: features.Collection, row_id: int, if_match: str | None
+    engine: Any, collection: features.Collection, row_id: int, if_match: str | None
 ) -> int:
-    """The version the client read, from ``If-Match``: 428 without it, 412 when not current."""
+    """The version the client read, from ``If-Match``: 428 without it, 412 when not current.
+
+    The tags are compared without a ``W/`` (a proxy that gzips weakens them); the write
+    itself checks the version again as it writes.
+    """
     if not if_match:
         raise PreconditionRequired(
             "a replace, update or delete needs If-Match: the ETag of the feature as read"
         )
-    version = edits.current_version(session, collection.id, row_id)
+    with transaction(engine) as session:
+        version = edits.current_version(session, collection.id, row_id)
     current = etag(collection, row_id, version)
-    if current not in {tag.strip() for tag in if_match.split(",")} and if_match.strip() != "*":
+    tags = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if current not in tags and "*" not in tags:
         raise StaleEdit(
             f"{collection.id} {row_id} is now {current}, not {if_match}: someone changed it "
             "since it was read; read it again and redo the edit"
@@ -630,6 +660,12 @@ def _feature_body(body: dict[str, Any], *, partial: bool) -> tuple[dict[str, Any
     properties = body.get("properties") or {}
     if not isinstance(properties, dict):
         raise InvalidParameter("the feature's properties must be an object")
+    nested = sorted(k for k, v in properties.items() if isinstance(v, dict | list))
+    if nested:
+        raise InvalidParameter(
+            f"properties {', '.join(nested)}: a value is text, a number or true/false, not a "
+            "list or an object (write several photo links as one text, comma-separated)"
+        )
     geometry = body.get("geometry")
     if geometry is None:
         if partial:
@@ -686,7 +722,7 @@ def audit_log(
 def revert_change(
     engine: EngineDep,
     caller: CallerDep,
-    entry_id: Annotated[int, Path(alias="entryId", ge=1)],
+    entry_id: Annotated[int, Path(alias="entryId", ge=1, le=features.MAX_ID)],
 ) -> JSONResponse:
     """A create is undone by deleting, an update by writing back, a delete by re-adding."""
     _admin(caller)

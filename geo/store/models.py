@@ -224,7 +224,9 @@ class Asset(Tracked):
     def __table_args__(cls) -> tuple:  # noqa: N805
         return (
             UniqueConstraint("source", "source_id"),
-            {"postgresql_with": {"fillfactor": ASSET_FILLFACTOR}},
+            # AUTOINCREMENT: SQLite would give a deleted feature's id to the next one, and an
+            # ETag, the audit log or a revert would then name the wrong feature
+            {"postgresql_with": {"fillfactor": ASSET_FILLFACTOR}, "sqlite_autoincrement": True},
         )
 
 

@@ -19,7 +19,7 @@ from api.main import create_app
 from api.settings import ApiSettings
 from cli.main import app as cli
 from geo import edits
-from geo.keys import Caller, create_key, revoke_key
+from geo.keys import Caller, KeyProblem, create_key, revoke_key
 from geo.store.db import transaction
 from geo.store.models import AuditEntry, Destination
 from tests.geo.terrain import wgs84
@@ -315,3 +315,56 @@ def test_a_write_makes_new_tiles(api, engine):
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
     [one] = mapbox_vector_tile.decode(after.content)["destination"]["features"]
     assert one["properties"]["id"] == created.json()["id"]
+
+
+def test_review_cases_are_problems_not_errors(api, engine):
+    tourism = bearer(engine, "tourism")
+    created = api.post("/collections/destination/items", json=feature(IN_WEST), headers=tourism)
+    url = created.headers["location"]
+
+    nested = api.post(
+        "/collections/destination/items", json=feature(IN_WEST, photo_links=["a.jpg"]),
+        headers=tourism,
+    )  # fmt: skip
+    planner_put = api.put(url, json=feature(IN_WEST), headers=bearer(engine, "planner"))
+    huge = api.get("/collections/destination/items/99999999999999999999")
+    far = api.get("/collections/destination/items", params={"offset": 10**20})
+    weak = api.patch(
+        url, json={"type": "Feature", "properties": {"contact": "0341"}},
+        headers={**tourism, "If-Match": "W/" + created.headers["etag"]},
+    )  # fmt: skip
+    kept = api.get(url).json()["properties"]
+
+    assert nested.status_code == 400 and "photo_links" in nested.json()["detail"]
+    assert planner_put.status_code == 403  # the role first, before any precondition
+    assert huge.status_code == 404 and far.status_code == 400
+    assert weak.status_code == 200  # a proxy's W/ does not make the write stale
+    assert kept["source_id"] == created.json()["properties"]["source_id"]
+    with pytest.raises(KeyProblem, match="an admin key is the registry's whole"):
+        create_key(engine, "admin", regency="35.07")
+
+
+@pytest.mark.parametrize(
+    "cql",
+    [
+        "1 < 'a'",
+        "5 BETWEEN 1 AND 10",
+        "name = 5",
+        "ticket_price_idr > 'abc'",
+        "name LIKE 'ab\\'",
+        "ticket_price_idr LIKE '1%'",
+        "S_INTERSECTS(geometry, POLYGON((0 0, 1 1, 0 0)))",
+    ],
+)
+def test_filters_of_the_wrong_type_are_400(api, cql):
+    response = api.get("/collections/destination/items", params={"filter": cql})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_filter"
+
+
+def test_a_deleted_features_id_is_not_given_again(api, engine):
+    tourism = bearer(engine, "tourism")
+    first = api.post("/collections/destination/items", json=feature(IN_WEST), headers=tourism)
+    api.delete(first.headers["location"], headers={**tourism, "If-Match": first.headers["etag"]})
+    second = api.post("/collections/destination/items", json=feature(ALSO_IN_WEST), headers=tourism)
+    assert second.json()["id"] != first.json()["id"]
