@@ -111,7 +111,7 @@ class ConditionalGet:
         async def tagged(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                if message["status"] != 200 or not _is_json(message):
+                if message["status"] != 200 or not _is_json(message) or _attachment(message):
                     start = None
                     await send(message)
                     return
@@ -138,6 +138,11 @@ class ConditionalGet:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, tagged)
+
+
+def _attachment(start: Message) -> bool:
+    """A download: streamed, never buffered to be tagged."""
+    return any(name == b"content-disposition" for name, _ in start.get("headers", ()))
 
 
 def _is_json(start: Message) -> bool:

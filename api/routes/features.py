@@ -13,12 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path as PathType
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sqlalchemy.exc import DataError, ProgrammingError
+from starlette.background import BackgroundTask
 
+import geopandas as gpd
+import pyogrio
 import shapely
 import shapely.errors
 import shapely.geometry
@@ -733,3 +739,116 @@ def revert_change(
 def _admin(caller: Caller) -> None:
     if caller.role != "admin":
         raise edits.EditForbidden("the audit log is an admin's: use an admin key")
+
+
+# ------------------------------------------------------------------------------------------
+# Downloads
+# ------------------------------------------------------------------------------------------
+
+DOWNLOAD_PAGE = 5_000
+"""Features read per query while a download streams."""
+DOWNLOAD_TYPES = {
+    "geojson": (GEOJSON_MEDIA_TYPE, "geojson"),
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "gpkg": ("application/geopackage+sqlite3", "gpkg"),
+}
+
+
+@router.get(
+    "/collections/{collectionId}/download",
+    operation_id="downloadCollection",
+    name="downloadCollection",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media: {} for media, _ in DOWNLOAD_TYPES.values()},
+            "description": "Every feature the filters keep, as a file",
+        },
+        **problem_responses(400, 404),
+    },
+    summary="The whole collection (or what bbox and filter keep) as GeoJSON, CSV or GeoPackage",
+)
+def download(
+    request: Request,
+    engine: EngineDep,
+    collection_id: CollectionId,
+    bbox: BBoxText = None,
+    filter_text: FilterText = None,
+    filter_lang: FilterLang = "cql2-text",
+    file_format: Annotated[
+        str,
+        Query(alias="format", pattern="^(geojson|csv|gpkg)$", description="geojson, csv or gpkg"),
+    ] = "geojson",
+) -> Response:
+    """Streamed a page of features at a time, so a national layer never sits in memory.
+
+    GeoJSON and CSV (geometry as WKT) stream as they are read; a GeoPackage is written to a
+    temporary file page by page and sent from it.
+    """
+    collection = find_collection(collection_id)
+    _refuse_unknown_parameters(request, {"bbox", "filter", "filter-lang", "format"})
+    box = _bbox(bbox, geocrs.parse_crs(None))
+    try:
+        tree = geocql.parse(filter_text, filter_lang) if filter_text is not None else None
+        with transaction(engine) as session:  # a bad filter is a 400 before anything streams
+            features.items(session, collection, bbox=box, cql=tree, limit=1)
+    except geocql.CQLError as exc:
+        raise InvalidFilter(str(exc)) from None
+    media, suffix = DOWNLOAD_TYPES[file_format]
+    headers = {"Content-Disposition": f'attachment; filename="{collection.id}.{suffix}"'}
+    pages = _pages(engine, collection, box, tree)
+    if file_format == "gpkg":
+        path = _geopackage(collection, pages)
+        return FileResponse(
+            path, media_type=media, headers=headers, background=BackgroundTask(path.unlink)
+        )
+    stream = _geojson_stream(collection, pages) if file_format == "geojson" else _csv_stream(pages)
+    return StreamingResponse(stream, media_type=media, headers=headers)
+
+
+def _pages(
+    engine: Any, collection: features.Collection, box: BBox | None, tree: Any
+) -> Iterator[Any]:
+    """The features a page at a time, read in one transaction (one consistent snapshot)."""
+    with transaction(engine) as session:
+        offset = 0
+        while True:
+            page = features.items(
+                session, collection, bbox=box, cql=tree, limit=DOWNLOAD_PAGE, offset=offset
+            )
+            if page.features.empty:
+                return
+            yield page.features
+            offset += DOWNLOAD_PAGE
+
+
+def _geojson_stream(collection: features.Collection, pages: Iterator[Any]) -> Iterator[bytes]:
+    yield b'{"type":"FeatureCollection","features":['
+    first = True
+    for frame in pages:
+        texts = feature_texts(frame, id_column=_key(collection))
+        yield (("" if first else ",") + ",".join(texts)).encode()
+        first = False
+    yield b"]}"
+
+
+def _csv_stream(pages: Iterator[Any]) -> Iterator[bytes]:
+    header = True
+    for frame in pages:
+        table = frame.drop(columns="geometry").assign(geometry_wkt=frame.geometry.to_wkt())
+        yield table.to_csv(index=False, header=header).encode()
+        header = False
+
+
+def _geopackage(collection: features.Collection, pages: Iterator[Any]) -> PathType:
+    folder = PathType(tempfile.mkdtemp(prefix="petadesa-download-"))
+    path = folder / f"{collection.id}.gpkg"
+    written = False
+    for frame in pages:
+        pyogrio.write_dataframe(frame, path, layer=collection.id, append=written)
+        written = True
+    if not written:  # nothing matched: an empty layer, still a file QGIS opens
+        gpd.GeoDataFrame({"id": []}, geometry=[], crs="EPSG:4326").to_file(
+            path, layer=collection.id
+        )
+    return path

@@ -29,6 +29,7 @@ OPERATIONS = {
     ("patch", "/collections/{collectionId}/items/{featureId}"): "updateFeature",
     ("delete", "/collections/{collectionId}/items/{featureId}"): "deleteFeature",
     ("get", "/audit"): "getAuditLog",
+    ("get", "/collections/{collectionId}/download"): "downloadCollection",
     ("get", "/collections/{collectionId}/tiles"): "getTilesets",
     ("get", "/collections/{collectionId}/tiles/{tileMatrixSetId}"): "getTileset",
     ("get", "/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json"): "getTileJSON",

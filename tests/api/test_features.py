@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from owslib.ogcapi.features import Features
 
+import geopandas as gpd
 import shapely
 from pyproj import Transformer
 
@@ -422,3 +425,28 @@ def test_injections_in_a_filter_change_nothing(client, registry, payload):
         assert response.json()["numberMatched"] == 0
     with transaction(registry) as session:
         assert len(queries.villages(session)) == VILLAGES
+
+
+@pytest.mark.parametrize("file_format", ["geojson", "csv", "gpkg"])
+def test_a_collection_downloads_whole_or_filtered(client, malang_villages, tmp_path, file_format):
+    whole = client.get("/collections/village/download", params={"format": file_format})
+    some = client.get(
+        "/collections/village/download",
+        params={"format": file_format, "filter": "kind = 'kelurahan'"},
+    )
+
+    assert whole.status_code == 200, whole.text
+    assert whole.headers["content-disposition"] == f'attachment; filename="village.{file_format}"'
+    if file_format != "gpkg":  # a GeoPackage is sent from its file, with the file's own tag
+        assert "etag" not in whole.headers  # streamed, not buffered to be tagged
+
+    def read(response):
+        if file_format == "csv":
+            return pd.read_csv(io.StringIO(response.text))
+        path = tmp_path / f"v.{file_format}"
+        path.write_bytes(response.content)
+        return gpd.read_file(path)
+
+    assert sorted(read(whole)["code"]) == sorted(malang_villages["code"])
+    expected = malang_villages[malang_villages["kind"] == "kelurahan"]["code"]
+    assert sorted(read(some)["code"]) == sorted(expected)
