@@ -558,12 +558,7 @@ def replace_feature(
     if_match: IfMatch = None,
 ) -> GeoJSONResponse:  # fmt: skip
     """Every property and the geometry anew; what is not given becomes empty."""
-    collection = _writable(collection_id, caller)
-    row_id = _row_id(collection, feature_id)
-    version = _matched_version(engine, collection, row_id, if_match)
-    properties, geometry = _feature_body(body, partial=False)
-    written = edits.replace(engine, caller, collection.id, row_id, version, properties, geometry)
-    return _written(request, collection, written)
+    return _rewrite(request, engine, caller, collection_id, feature_id, body, if_match)
 
 
 @router.patch(
@@ -580,12 +575,29 @@ def update_feature(
     if_match: IfMatch = None,
 ) -> GeoJSONResponse:  # fmt: skip
     """The properties given (and the geometry, if given) change; the rest stays."""
+    return _rewrite(
+        request, engine, caller, collection_id, feature_id, body, if_match, partial=True
+    )
+
+
+def _rewrite(
+    request: Request,
+    engine: Any,
+    caller: Caller,
+    collection_id: str,
+    feature_id: str,
+    body: dict[str, Any],
+    if_match: str | None,
+    *,
+    partial: bool = False,
+) -> GeoJSONResponse:
+    """A replace (or, ``partial``, an update): the role, the precondition, the write."""
     collection = _writable(collection_id, caller)
     row_id = _row_id(collection, feature_id)
     version = _matched_version(engine, collection, row_id, if_match)
-    properties, geometry = _feature_body(body, partial=True)
+    properties, geometry = _feature_body(body, partial=partial)
     written = edits.replace(
-        engine, caller, collection.id, row_id, version, properties, geometry, partial=True
+        engine, caller, collection.id, row_id, version, properties, geometry, partial=partial
     )
     return _written(request, collection, written)
 

@@ -29,8 +29,9 @@ with warnings.catch_warnings():
 
 from api.main import create_app
 from api.settings import ApiSettings
+from geo import queries
 from geo.demo import build_demo_registry
-from geo.store.db import make_engine
+from geo.store.db import make_engine, transaction
 
 BACKENDS = ("gpkg", "postgis")
 MALANG = "35.07"
@@ -106,3 +107,13 @@ def registry(registry_url: str) -> Iterator[Engine]:
     engine = make_engine(registry_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def registry_villages(registry_url: str) -> Any:
+    """The registry's villages as :func:`geo.queries.villages` reads them (to compare with)."""
+    engine = make_engine(registry_url)
+    with transaction(engine) as session:
+        frame = queries.villages(session)
+    engine.dispose()
+    return frame

@@ -19,20 +19,16 @@ from pyproj import Transformer
 from api.routes.features import CONFORMANCE, CRS84
 from api.schemas import CollectionList, Conformance, LandingPage
 from geo import features, queries
-from geo.store.db import make_engine, transaction
+from geo.store.db import transaction
 from tests.api.test_server import SERVE as SERVE_TWO_WORKERS
 from tests.api.test_server import _free_port, _wait_until_up
 
 VILLAGES = 390
 
 
-@pytest.fixture(scope="module")
-def malang_villages(registry_url):
-    engine = make_engine(registry_url)
-    with transaction(engine) as session:
-        frame = queries.villages(session)
-    engine.dispose()
-    return frame
+@pytest.fixture
+def malang_villages(registry_villages):
+    return registry_villages
 
 
 def test_the_landing_page_leads_clients_to_the_collections_and_conformance(client):

@@ -8,20 +8,15 @@ import pytest
 
 import shapely
 
-from geo import queries, tiles
-from geo.store.db import make_engine, transaction
+from geo import tiles
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 MVT = "application/vnd.mapbox-vector-tile"
 
 
-@pytest.fixture(scope="module")
-def villages(registry_url):
-    engine = make_engine(registry_url)
-    with transaction(engine) as session:
-        frame = queries.villages(session)
-    engine.dispose()
-    return frame
+@pytest.fixture
+def villages(registry_villages):
+    return registry_villages
 
 
 def lonlat_box(z, x, y, grow=0.0):
