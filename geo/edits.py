@@ -305,6 +305,11 @@ def revert(engine: Engine, caller: Caller, entry_id: int) -> dict[str, Any] | No
         entry = session.get(AuditEntry, entry_id)
         if entry is None:
             raise NoSuchFeature(f"no audit entry {entry_id}")
+        if entry.action == "import":
+            raise EditForbidden(
+                f"entry {entry_id} is a whole file's import: revert its features one by one, "
+                "or import the corrected file again"
+            )
         layer, feature_id = entry.collection, int(entry.feature_id)
         before = None if entry.before is None else json.loads(entry.before)
         after = None if entry.after is None else json.loads(entry.after)
@@ -367,3 +372,20 @@ def _timestamp(text: Any) -> dt.datetime:
     if not text:
         return utcnow()
     return dt.datetime.fromisoformat(str(text).removesuffix("Z")).replace(tzinfo=None)
+
+
+def audit_import(
+    session: Session, caller: Caller, layer: str, file_name: str, report: dict[str, Any]
+) -> None:
+    """Keep a bulk import in the audit log: one entry, its report as what came after."""
+    session.add(
+        AuditEntry(
+            key_id=caller.key_id,
+            role=caller.role,
+            collection=layer,
+            feature_id="*",
+            action="import",
+            before=None,
+            after=json.dumps({"file": file_name, "report": report}, default=str),
+        )
+    )

@@ -13,12 +13,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path as PathType
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    File,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sqlalchemy.exc import DataError, ProgrammingError
 from starlette.background import BackgroundTask
@@ -47,6 +59,7 @@ from geo import crs as geocrs
 from geo import edits, features
 from geo.edits import StaleEdit
 from geo.errors import CollectionNotFound, FeatureNotFound
+from geo.ingest.assets import import_assets
 from geo.keys import Caller, caller_of
 from geo.queries import BBox
 from geo.store.db import transaction
@@ -864,3 +877,58 @@ def _geopackage(collection: features.Collection, pages: Iterator[Any]) -> PathTy
             path, layer=collection.id
         )
     return path
+
+
+# ------------------------------------------------------------------------------------------
+# Bulk import
+# ------------------------------------------------------------------------------------------
+
+UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".csv", ".shp")
+
+
+@router.post(
+    "/collections/{collectionId}/import",
+    operation_id="importFeatures",
+    name="importFeatures",
+    responses=problem_responses(400, 401, 403, 405, 413, 422),
+    summary="Import a file into a collection, as `petadesa assets import` does",
+)
+def import_features(
+    engine: EngineDep,
+    caller: CallerDep,
+    collection_id: CollectionId,
+    file: Annotated[
+        UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV")
+    ],
+    skip_invalid: Annotated[bool, Query(alias="skip-invalid")] = False,
+) -> JSONResponse:
+    """One transaction: refused whole (422, with the per-feature report) unless skip-invalid.
+
+    The same frame as the command line: columns matched by name, every feature validated,
+    upserted by ``(source, source_id)``, linked to its village. The import is audited as one
+    entry. A key scoped to a regency adds features one at a time instead (POST items).
+    """
+    collection = _writable(collection_id, caller)
+    if caller.regency_code is not None:
+        raise edits.EditForbidden(
+            f"a key of regency {caller.regency_code} adds features one at a time "
+            "(POST /collections/{id}/items), each checked to lie in the regency"
+        )
+    name = PathType(file.filename or "upload").name
+    suffix = PathType(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise InvalidParameter(f"{name}: send one of {', '.join(UPLOAD_SUFFIXES)}")
+    folder = PathType(tempfile.mkdtemp(prefix="petadesa-upload-"))
+    try:
+        path = folder / name
+        with path.open("wb") as out:
+            shutil.copyfileobj(file.file, out)
+        report = import_assets(
+            engine, collection.id, path, source_name=f"upload:{name}", skip_invalid=skip_invalid
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    result = report.to_dict()
+    with transaction(engine) as session:
+        edits.audit_import(session, caller, collection.id, name, result)
+    return JSONResponse(result)

@@ -30,6 +30,7 @@ OPERATIONS = {
     ("delete", "/collections/{collectionId}/items/{featureId}"): "deleteFeature",
     ("get", "/audit"): "getAuditLog",
     ("get", "/collections/{collectionId}/download"): "downloadCollection",
+    ("post", "/collections/{collectionId}/import"): "importFeatures",
     ("get", "/collections/{collectionId}/tiles"): "getTilesets",
     ("get", "/collections/{collectionId}/tiles/{tileMatrixSetId}"): "getTileset",
     ("get", "/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json"): "getTileJSON",

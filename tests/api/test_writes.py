@@ -368,3 +368,37 @@ def test_a_deleted_features_id_is_not_given_again(api, engine):
     api.delete(first.headers["location"], headers={**tourism, "If-Match": first.headers["etag"]})
     second = api.post("/collections/destination/items", json=feature(ALSO_IN_WEST), headers=tourism)
     assert second.json()["id"] != first.json()["id"]
+
+
+def test_a_file_is_imported_through_the_api_with_the_same_report(api, engine, tmp_path):
+    planner, scoped = bearer(engine, "planner"), bearer(engine, "planner", regency="35.07")
+    towers = (
+        "name,lat,lon,technologies,height_m\n"
+        f"BTS A,{IN_WEST[1]},{IN_WEST[0]},4G,30\n"
+        f"BTS B,{IN_EAST[1]},{IN_EAST[0]},2G/4G,45\n"
+    )
+    bad = towers + f"BTS C,{IN_WEST[1]},{IN_WEST[0]},6G,30\n"
+
+    done = api.post(
+        "/collections/tower/import", files={"file": ("towers.csv", towers)}, headers=planner
+    )
+    refused = api.post(
+        "/collections/tower/import", files={"file": ("more.csv", bad)}, headers=planner
+    )
+    by_scoped = api.post(
+        "/collections/tower/import", files={"file": ("towers.csv", towers)}, headers=scoped
+    )
+    by_tourism = api.post(
+        "/collections/tower/import", files={"file": ("towers.csv", towers)},
+        headers=bearer(engine, "tourism"),
+    )  # fmt: skip
+
+    assert done.status_code == 200, done.text
+    report = done.json()
+    assert (report["inserted"], report["link"]["layers"]["tower"]["linked"]) == (2, 2)
+    assert refused.status_code == 422
+    errors = [i for i in refused.json()["report"]["issues"] if i["severity"] == "error"]
+    assert [(i["field"], "6G" in i["reason"]) for i in errors] == [("technologies", True)]
+    assert by_scoped.status_code == 403 and by_tourism.status_code == 403
+    log = api.get("/audit", headers=bearer(engine, "admin")).json()["entries"]
+    assert [(e["action"], e["after"]["file"]) for e in log] == [("import", "towers.csv")]
