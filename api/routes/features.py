@@ -34,6 +34,7 @@ from fastapi import (
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sqlalchemy.exc import DataError, ProgrammingError
 from starlette.background import BackgroundTask
+from starlette.datastructures import URL
 
 import geopandas as gpd
 import pyogrio
@@ -41,6 +42,7 @@ import shapely
 import shapely.errors
 import shapely.geometry
 
+from api import html
 from api.deps import EngineDep, SessionDep, parse_bbox
 from api.errors import (
     InvalidBBox,
@@ -71,6 +73,7 @@ CRS84 = geocrs.CRS84
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
@@ -171,8 +174,11 @@ Properties = Annotated[
     responses=problem_responses(),
     summary="The OGC API conformance classes this service implements",
 )
-def conformance() -> Conformance:
-    """OGC API Features Part 1: Core, GeoJSON, OpenAPI 3.0."""
+def conformance(request: Request) -> Conformance | Response:
+    """The classes implemented (Features Parts 1-4, CQL2, Tiles), as JSON or HTML."""
+    if html.wants_html(request):
+        rows = [[{"href": uri, "text": uri}] for uri in CONFORMANCE]
+        return html.page(request, "Conformance", columns=["conforms to"], rows=rows)
     return Conformance(conformsTo=CONFORMANCE)
 
 
@@ -185,12 +191,22 @@ def conformance() -> Conformance:
     responses=problem_responses(),
     summary="The feature collections: every layer of the registry",
 )
-def collections(request: Request, session: SessionDep) -> CollectionList:
+def collections(request: Request, session: SessionDep) -> CollectionList | Response:
     """Each collection with its titles, spatial extent, item type and links."""
     described = [
         _describe(request, session, collection) for collection in features.COLLECTIONS.values()
     ]
     self = str(request.url_for("getCollections"))
+    if html.wants_html(request):
+        rows = [
+            [
+                {"href": f"{self}/{c.id}?f=html", "text": c.id},
+                c.title,
+                {"href": f"{self}/{c.id}/items?f=html", "text": "items"},
+            ]
+            for c in described
+        ]
+        return html.page(request, "Collections", columns=["id", "title", ""], rows=rows)
     return CollectionList(
         links=[Link(href=self, rel="self", type=JSON, title="The collections")],
         collections=described,
@@ -208,9 +224,18 @@ def collections(request: Request, session: SessionDep) -> CollectionList:
 )
 def describe_collection(
     request: Request, session: SessionDep, collection_id: CollectionId
-) -> Collection:
+) -> Collection | Response:
     """A collection's titles, spatial extent, item type and links."""
-    return _describe(request, session, find_collection(collection_id))
+    described = _describe(request, session, find_collection(collection_id))
+    if html.wants_html(request):
+        box = described.extent.spatial.bbox[0] if described.extent else None
+        rows = [["extent", ", ".join(f"{v:.5f}" for v in box) if box else "no features"]]
+        rows.append(["crs", ", ".join(described.crs[:3]) + ", ..."])
+        return html.page(
+            request, described.title, description=described.description,
+            columns=["", ""], rows=rows, links=described.links,
+        )  # fmt: skip
+    return described
 
 
 @router.get(
@@ -269,6 +294,8 @@ def get_features(
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from None
     frame = geocrs.to_served(page.features, served)
+    if html.wants_html(request):
+        return _items_page(request, collection, frame, page.matched, limit, offset)
     texts = feature_texts(frame, chosen, id_column=_key(collection))
     links = _page_links(request, collection, limit, offset, len(texts), page.matched)
     body = with_members(
@@ -307,6 +334,12 @@ def get_feature(
     frame = features.item(session, collection, feature_id)
     if frame.empty:
         raise FeatureNotFound(f"no feature {feature_id!r} in collection {collection.id}")
+    if html.wants_html(request):
+        record = frame.drop(columns="geometry").iloc[0].to_dict()
+        rows = [[name, value] for name, value in record.items()]
+        rows.append(["geometry", frame.geometry.iloc[0].geom_type])
+        title = f"{collection.title}: {record.get('name') or feature_id}"
+        return html.page(request, title, columns=["property", "value"], rows=rows)
     [text] = feature_texts(geocrs.to_served(frame, served), id_column=_key(collection))
     self = str(request.url_for("getFeature", collectionId=collection.id, featureId=feature_id))
     home = str(request.url_for("describeCollection", collectionId=collection.id))
@@ -488,6 +521,37 @@ def _refuse_unknown_parameters(request: Request, known: set[str]) -> None:
     if unknown:
         takes = ", ".join(sorted(known))
         raise InvalidParameter(f"unknown parameter {', '.join(unknown)}; the items take {takes}")
+
+
+def _items_page(
+    request: Request,
+    collection: features.Collection,
+    frame: Any,
+    matched: int,
+    limit: int,
+    offset: int,
+) -> Response:
+    """A page of features as a table: the id (linking the feature) and the first properties."""
+    key = _key(collection)
+    shown = [c for c in frame.columns if c not in (key, "geometry")][:8]
+    home = str(request.url_for("getFeatures", collectionId=collection.id))
+    rows = [
+        [{"href": f"{home}/{row[key]}?f=html", "text": row[key]}, *(row[c] for c in shown)]
+        for row in frame.astype(object).where(frame.notna(), None).to_dict("records")
+    ]
+    links = _page_links(request, collection, limit, offset, len(rows), matched)
+    for link in links:
+        link.href = str(_as_html(link.href))
+    first, last = offset + 1, offset + len(rows)
+    return html.page(
+        request, collection.title, description=f"features {first}-{last} of {matched}",
+        columns=[key, *shown], rows=rows, links=links,
+    )  # fmt: skip
+
+
+def _as_html(href: str) -> str:
+    """A link of a page kept in HTML."""
+    return str(URL(href).include_query_params(f="html"))
 
 
 def _links_json(links: list[Link]) -> str:

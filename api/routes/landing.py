@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from api import html
 from api.errors import problem_responses
 from api.geojson import GEOJSON_MEDIA_TYPE
 from api.schemas import LandingPage, Link
@@ -54,7 +55,7 @@ ENDPOINTS: tuple[tuple[str, str, str, str], ...] = (
     responses=problem_responses(),
     summary="Landing page",
 )
-def landing_page(request: Request) -> LandingPage:
+def landing_page(request: Request) -> LandingPage | Response:
     """Title, description and links to the endpoints and the OpenAPI document."""
     app = request.app
     links = [Link(href=_href(request, "/"), rel="self", type=JSON, title="This document")]
@@ -86,6 +87,8 @@ def landing_page(request: Request) -> LandingPage:
         )
         for path, rel, media_type, title in ENDPOINTS
     ]
+    if html.wants_html(request):
+        return html.page(request, app.title, description=app.description, links=links)
     return LandingPage(title=app.title, description=app.description, links=links)
 
 

@@ -446,3 +446,26 @@ def test_a_collection_downloads_whole_or_filtered(client, malang_villages, tmp_p
     assert sorted(read(whole)["code"]) == sorted(malang_villages["code"])
     expected = malang_villages[malang_villages["kind"] == "kelurahan"]["code"]
     assert sorted(read(some)["code"]) == sorted(expected)
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_a_browser_gets_pages_and_a_client_json(client, malang_villages):
+    landing = client.get("/", headers=BROWSER)
+    listing = client.get("/collections", headers=BROWSER)
+    items = client.get("/collections/village/items?limit=5", headers=BROWSER)
+    code = malang_villages["code"].iloc[0]
+    one = client.get(f"/collections/village/items/{code}", params={"f": "html"})
+    as_json = client.get("/collections", params={"f": "json"}, headers=BROWSER)
+
+    for page in (landing, listing, items, one):
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "<script" not in page.text and "src=" not in page.text  # nothing to fetch: offline
+        assert "<link" not in page.text
+    assert 'href="http://testserver/collections/village/items?f=html"' in listing.text
+    assert f"/collections/village/items/{code}?f=html" in items.text
+    assert "features 1-5 of 390" in items.text
+    assert malang_villages["name"].iloc[0] in one.text
+    assert as_json.headers["content-type"] == "application/json"
+    assert client.get("/collections").headers["content-type"] == "application/json"

@@ -402,3 +402,14 @@ def test_a_file_is_imported_through_the_api_with_the_same_report(api, engine, tm
     assert by_scoped.status_code == 403 and by_tourism.status_code == 403
     log = api.get("/audit", headers=bearer(engine, "admin")).json()["entries"]
     assert [(e["action"], e["after"]["file"]) for e in log] == [("import", "towers.csv")]
+
+
+def test_a_page_shows_text_from_the_registry_as_text(api, engine):
+    created = api.post(
+        "/collections/destination/items",
+        json=feature(IN_WEST, name="<script>alert(1)</script>"),
+        headers=bearer(engine, "tourism"),
+    )
+    page = api.get(created.headers["location"], params={"f": "html"})
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
