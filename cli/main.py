@@ -1599,9 +1599,12 @@ def serve(
     state.close()
     given = {"host": host, "port": port, "workers": workers}
     settings = ApiSettings(**{k: v for k, v in given.items() if v is not None})
+    base = f"http://{settings.host}:{settings.port}/"
+    console.print(f"serving {where} on {base} ({settings.workers} worker(s)); Ctrl+C stops")
     console.print(
-        f"serving {where} on http://{settings.host}:{settings.port}/ "
-        f"({settings.workers} worker(s)); Ctrl+C stops"
+        f"  an OGC API Features service: add {base} in QGIS (WFS / OGC API - Features) or "
+        f"read it with `ogrinfo OAPIF:{base}`; vector tiles: "
+        f"{base}collections/village/tiles/WebMercatorQuad/tilejson.json"
     )
     serve_api(state.database, settings)
 
