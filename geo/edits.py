@@ -74,16 +74,7 @@ def create(
     given = {"source": f"api:{caller.role}", **properties}
     row = validate_asset(layer, given, geometry)
     with transaction(engine) as session:
-        clash = session.execute(
-            select(model.id).where(
-                model.source == row["source"], model.source_id == row["source_id"]
-            )
-        ).first()
-        if clash:
-            raise FeatureExists(
-                f"{layer} {clash[0]} already has source {row['source']!r} and "
-                f"source_id {row['source_id']!r}: replace it, or give another source_id"
-            )
+        _no_clash(session, layer, None, row)
         values = {k: v for k, v in row.items() if k != "geom"}
         now = utcnow()
         stmt = insert(model.__table__).values(
@@ -120,7 +111,6 @@ def replace(
         _in_scope(caller, layer, before)
         if partial:
             kept = {c: before["properties"].get(c) for c in layer_columns(layer)}
-            kept["source"] = before["properties"]["source"]
             properties = {**kept, **properties}
             if geometry is None:
                 geometry = shapely.geometry.shape(before["geometry"])
@@ -128,9 +118,7 @@ def replace(
         given = {**kept_key, **properties}  # the upsert key stays unless given
         row = validate_asset(layer, given, geometry)
         _no_clash(session, layer, feature_id, row)
-        values = {k: v for k, v in row.items() if k != "geom"}
-        for column in layer_columns(layer):
-            values.setdefault(column, None)  # a replace clears what it does not give
+        values = _all_columns(layer, row)
         stmt = (
             update(model.__table__)
             .where(model.id == feature_id, model.version == version)
@@ -168,26 +156,40 @@ def remove(engine: Engine, caller: Caller, layer: str, feature_id: int, version:
         _audit(session, caller, layer, feature_id, "delete", before, None)
 
 
-def _no_clash(session: Session, layer: str, feature_id: int, row: dict[str, Any]) -> None:
-    """Refuse an upsert key (``source``, ``source_id``) another feature of the layer has."""
+def _no_clash(session: Session, layer: str, feature_id: int | None, row: dict[str, Any]) -> None:
+    """Refuse an upsert key (``source``, ``source_id``) another feature of the layer has.
+
+    ``feature_id`` is the feature being written (``None``: a new one).
+    """
     model = asset_layer(layer).model
-    other = session.execute(
-        select(model.id).where(
-            model.source == row["source"],
-            model.source_id == row["source_id"],
-            model.id != feature_id,
-        )
-    ).first()
+    stmt = select(model.id).where(
+        model.source == row["source"], model.source_id == row["source_id"]
+    )
+    if feature_id is not None:
+        stmt = stmt.where(model.id != feature_id)
+    other = session.execute(stmt).first()
     if other:
         raise FeatureExists(
             f"{layer} {other[0]} already has source {row['source']!r} and source_id "
-            f"{row['source_id']!r}"
+            f"{row['source_id']!r}: write that one, or give another source_id"
         )
 
 
 def current_version(session: Session, layer: str, feature_id: int) -> int:
     """The feature's version now; :class:`NoSuchFeature` when there is none."""
-    return int(_feature(session, layer, feature_id)["properties"]["version"])
+    model = asset_layer(layer).model
+    version = session.execute(select(model.version).where(model.id == feature_id)).scalar()
+    if version is None:
+        raise NoSuchFeature(f"no feature {feature_id} in collection {layer}")
+    return int(version)
+
+
+def _all_columns(layer: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A validated row's values for every column of the layer: what it does not give, empty."""
+    values = {k: v for k, v in row.items() if k != "geom"}
+    for column in layer_columns(layer):
+        values.setdefault(column, None)
+    return values
 
 
 def _allowed(caller: Caller, layer: str) -> None:
@@ -343,9 +345,7 @@ def _restore(
     properties = dict(before["properties"])
     own = {c: properties.get(c) for c in layer_columns(layer)} | {"source": properties["source"]}
     row = validate_asset(layer, own, shapely.geometry.shape(before["geometry"]))
-    values = {k: v for k, v in row.items() if k != "geom"}
-    for column in layer_columns(layer):
-        values.setdefault(column, None)
+    values = _all_columns(layer, row)
     geom = backend_of(session).geom_from_wkb()
     wkb = {WKB_PARAM: shapely.to_wkb(row["geom"])}
     if now is None:

@@ -114,18 +114,13 @@ def tile(
 
 
 def _bounds(z: int, x: int, y: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The tile's box in Web Mercator metres and in lon/lat (grown by the buffer)."""
+    """The tile's box in Web Mercator metres, and that box grown by the buffer in lon/lat."""
     box = TMS.xy_bounds(morecantile.Tile(x, y, z))
-    grow = (box.right - box.left) * BUFFER / EXTENT
-    metres = (box.left - grow, box.bottom - grow, box.right + grow, box.top + grow)
-    west, south = TMS.lnglat(metres[0], metres[1])
-    east, north = TMS.lnglat(metres[2], metres[3])
-    return (box.left, box.bottom, box.right, box.top), (
-        west,
-        max(south, -85.06),
-        east,
-        min(north, 85.06),
-    )
+    metres = (box.left, box.bottom, box.right, box.top)
+    left, bottom, right, top = _grown(metres)
+    west, south = TMS.lnglat(left, bottom)
+    east, north = TMS.lnglat(right, top)
+    return metres, (west, max(south, -85.06), east, min(north, 85.06))
 
 
 def _tolerance(z: int) -> float:

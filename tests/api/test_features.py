@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -20,8 +18,7 @@ from api.routes.features import CONFORMANCE, CRS84
 from api.schemas import CollectionList, Conformance, LandingPage
 from geo import features, queries
 from geo.store.db import transaction
-from tests.api.test_server import SERVE as SERVE_TWO_WORKERS
-from tests.api.test_server import _free_port, _wait_until_up
+from tests.api.test_server import _wait_until_up, start_server
 
 VILLAGES = 390
 
@@ -130,22 +127,9 @@ def test_mistakes_are_problems_not_errors(client, path, status, code):
     assert response.json()["code"] == code
 
 
-SERVE = SERVE_TWO_WORKERS.replace("workers=2", "workers=1")
-
-
 @pytest.fixture
 def served(registry_url, tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, registry_url, str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(registry_url, tmp_path, workers=1)
     try:
         _wait_until_up(f"{base}/health", server)
         yield base

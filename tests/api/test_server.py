@@ -15,7 +15,8 @@ SERVE = """
 import sys
 from api.server import serve
 from api.settings import ApiSettings
-serve(sys.argv[1], ApiSettings(_env_file=None, port=int(sys.argv[2]), workers=2))
+settings = ApiSettings(_env_file=None, port=int(sys.argv[2]), workers=int(sys.argv[3]))
+serve(sys.argv[1], settings)
 """
 
 
@@ -23,6 +24,21 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_server(registry_url: str, cwd, workers: int) -> tuple[subprocess.Popen, str]:
+    """``api.server.serve`` in a process of its own, without PETADESA_* settings; its URL."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, registry_url, str(port), str(workers)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return server, f"http://127.0.0.1:{port}"
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
@@ -40,18 +56,8 @@ def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> N
 
 @pytest.mark.slow
 def test_serve_with_two_workers(registry_url, tmp_path, backend_name):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
     # A fresh working directory: a worker that missed the URL would create petadesa.gpkg here.
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, registry_url, str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(registry_url, tmp_path, workers=2)
     try:
         _wait_until_up(f"{base}/health", server)
         with httpx.Client(base_url=base, timeout=30) as http:
