@@ -13,8 +13,10 @@ order: longitude, latitude); rendering and HTTP belong to :mod:`api`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from threading import Lock
 from typing import Any
 
 import pandas as pd
@@ -31,6 +33,7 @@ from geo.store.models import (
     ASSET_LAYERS,
     MEASUREMENT_LAYERS,
     BlankSpot,
+    LayerChange,
     Village,
     VillageConnectivity,
 )
@@ -84,6 +87,15 @@ class Collection:
         table = self.model.__table__
         skip = {self.geom.key, *(_HIDDEN if self.kind == "area" else ())}
         return [getattr(self.model, c.key) for c in table.columns if c.name not in skip]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables its features are read from (what :func:`stamp` watches)."""
+        if self.kind == "register":
+            return (Village.__tablename__, VillageConnectivity.__tablename__)
+        if self.kind == "blank_spot":
+            return (BlankSpot.__tablename__, VillageConnectivity.__tablename__)
+        return (self.model.__tablename__,)
 
     def queryables(self) -> dict[str, Any]:
         """The properties a filter or a sort may name, and their columns."""
@@ -165,12 +177,71 @@ COLLECTIONS: dict[str, Collection] = _collections()
 layers, the measurement layers, ``village_connectivity`` and ``blank_spot``."""
 
 
+COUNT_CAP = 100_000
+"""A filter's matches are counted up to this many; beyond, how many is left unsaid."""
+
+
 @dataclass
 class Page:
-    """One page of a collection's features and how many matched in all."""
+    """One page of a collection's features and how many matched in all.
+
+    ``matched`` is exact: a collection's whole count is kept until it changes (:func:`count`),
+    a filter's is counted up to :data:`COUNT_CAP` and is ``None`` beyond (counting every match
+    of a filter over millions of speed-test tiles would cost more than the page).
+    """
 
     features: gpd.GeoDataFrame
-    matched: int
+    matched: int | None
+
+
+def stamp(session: Session, collection: Collection) -> str:
+    """What changes whenever the collection's features do: its tables' change counters.
+
+    The counters are bumped by triggers on every write (:class:`~geo.store.models.LayerChange`),
+    so this is one keyed read, at any size of table.
+    """
+    rows = session.execute(
+        select(LayerChange.layer, LayerChange.version).where(
+            LayerChange.layer.in_(collection.tables)
+        )
+    ).all()
+    versions = dict(rows)
+    return ".".join(str(versions.get(table, "-")) for table in collection.tables)
+
+
+@dataclass
+class _Counts:
+    """Each collection's number of features, by database and stamp (bounded, thread-safe)."""
+
+    counts: OrderedDict[tuple[str, str, str], int]
+    lock: Lock
+
+
+_COUNTS = _Counts(OrderedDict(), Lock())
+_COUNTS_KEPT = 256
+
+
+def count(session: Session, collection: Collection) -> int:
+    """How many features the collection has: counted once, then kept until it changes.
+
+    Counting every row of a national table on every page would cost more than the page; the
+    count is kept under the collection's :func:`stamp`, so it is exact and never stale.
+    """
+    key = (str(session.get_bind().url), collection.id, stamp(session, collection))
+    with _COUNTS.lock:
+        if key in _COUNTS.counts:
+            _COUNTS.counts.move_to_end(key)
+            return _COUNTS.counts[key]
+    counted = int(session.execute(_count(collection)).scalar_one())
+    with _COUNTS.lock:
+        _COUNTS.counts[key] = counted
+        while len(_COUNTS.counts) > _COUNTS_KEPT:
+            _COUNTS.counts.popitem(last=False)
+    return counted
+
+
+def _count(collection: Collection) -> Any:
+    return collection.select_from(select(func.count()).select_from(collection.model))
 
 
 def items(
@@ -205,18 +276,27 @@ def items(
             )
         column = queryable[name]  # empty values last going up, first going down, on both
         order.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
-    stmt = _select(collection)
-    count = collection.select_from(select(func.count()).select_from(collection.model))
+    stmt, counted = _select(collection), _count(collection)
     if bbox is not None:
         bounds = _bounds(bbox)
         stmt = backend_of(session).within_bbox(stmt, collection.model, collection.geom, bounds)
-        count = backend_of(session).within_bbox(count, collection.model, collection.geom, bounds)
+        counted = backend_of(session).within_bbox(
+            counted, collection.model, collection.geom, bounds
+        )
     if cql is not None:
         condition = to_condition(session, cql, queryable, collection.geom)
-        stmt, count = stmt.where(condition), count.where(condition)
+        stmt, counted = stmt.where(condition), counted.where(condition)
     stmt = stmt.order_by(*order, collection.key).limit(limit).offset(offset)
     frame = _frame(session, stmt)
-    return Page(frame, int(session.execute(count).scalar_one()))
+    if bbox is None and cql is None:
+        return Page(frame, count(session, collection))
+    if len(frame) < limit and (offset == 0 or len(frame) > 0):  # this page is the last
+        return Page(frame, offset + len(frame))
+    capped = select(func.count()).select_from(
+        counted.with_only_columns(collection.key).limit(COUNT_CAP + 1).subquery()
+    )
+    matched = int(session.execute(capped).scalar_one())
+    return Page(frame, matched if matched <= COUNT_CAP else None)
 
 
 def item(session: Session, collection: Collection, feature_id: str) -> gpd.GeoDataFrame:

@@ -7,14 +7,13 @@ On PostGIS the database makes the tile (``ST_AsMVTGeom``, ``ST_AsMVT``); on the 
 the features are read as any query reads them and encoded by ``mapbox-vector-tile``, with
 the same grid, extent, buffer and simplification.
 
-Tiles are cached in the process, keyed by the collection's *stamp*: its row count and latest
-change (:func:`stamp`), read with each request, so any write through any process (an import,
-an API edit, a coverage run) makes new tiles.
+Tiles are cached in the process, keyed by the collection's *stamp*: the change counters of its
+tables (:func:`geo.features.stamp`), read with each request, so any write through any process
+(an import, an API edit, a coverage run, QGIS editing the GeoPackage) makes new tiles.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
@@ -30,7 +29,6 @@ import shapely
 
 from geo import features, queries
 from geo.store.backend import backend_of
-from geo.store.models import BlankSpot, VillageConnectivity
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 EXTENT = 4096
@@ -68,20 +66,6 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise TileOutOfRange(f"tile column {x} or row {y} is outside 0..{side - 1} at zoom {z}")
 
 
-def stamp(session: Session, collection: features.Collection) -> str:
-    """What changes whenever the collection's features do: rows, latest id and change."""
-    if collection.kind == "register":
-        model, changed = VillageConnectivity, func.max(VillageConnectivity.run_id)
-    elif collection.kind == "blank_spot":
-        model, changed = BlankSpot, func.max(BlankSpot.run_id)
-    else:
-        model, changed = collection.model, func.max(collection.model.updated_at)
-    row = session.execute(
-        select(func.count(), func.max(model.id), changed).select_from(model)
-    ).one()
-    return hashlib.sha256(repr(tuple(row)).encode()).hexdigest()[:24]
-
-
 @dataclass
 class _Cache:
     tiles: OrderedDict[tuple[Any, ...], bytes]
@@ -96,7 +80,7 @@ def tile(
 ) -> tuple[bytes, str]:
     """The tile's bytes (MVT, one layer named as the collection) and its stamp."""
     check_tile(z, x, y)
-    version = stamp(session, collection)
+    version = features.stamp(session, collection)
     key = (str(session.get_bind().url), collection.id, z, x, y, version)
     with _CACHE.lock:
         if key in _CACHE.tiles:

@@ -301,7 +301,7 @@ def get_features(
     body = with_members(
         '{"type":"FeatureCollection","features":[' + ",".join(texts) + "]}",
         {
-            "numberMatched": str(page.matched),
+            **({} if page.matched is None else {"numberMatched": str(page.matched)}),
             "numberReturned": str(len(texts)),
             "links": _links_json(links),
         },
@@ -498,11 +498,11 @@ def _page_links(
     limit: int,
     offset: int,
     returned: int,
-    matched: int,
+    matched: int | None,
 ) -> list[Link]:
     base = request.url.remove_query_params("offset")
     links = [Link(href=str(request.url), rel="self", type=GEOJSON_MEDIA_TYPE, title="This page")]
-    if offset + returned < matched:
+    if (returned == limit) if matched is None else (offset + returned < matched):
         after = base.include_query_params(offset=offset + limit, limit=limit)
         links.append(Link(href=str(after), rel="next", type=GEOJSON_MEDIA_TYPE, title="Next page"))
     if offset > 0:
@@ -527,7 +527,7 @@ def _items_page(
     request: Request,
     collection: features.Collection,
     frame: Any,
-    matched: int,
+    matched: int | None,
     limit: int,
     offset: int,
 ) -> Response:
@@ -544,9 +544,13 @@ def _items_page(
         link.href = str(_as_html(link.href))
     first, last = offset + 1, offset + len(rows)
     return html.page(
-        request, collection.title, description=f"features {first}-{last} of {matched}",
+        request, collection.title, description=f"features {first}-{last} of {_of(matched)}",
         columns=[key, *shown], rows=rows, links=links,
     )  # fmt: skip
+
+
+def _of(matched: int | None) -> str:
+    return f"more than {features.COUNT_CAP:,}" if matched is None else f"{matched:,}"
 
 
 def _as_html(href: str) -> str:

@@ -67,7 +67,7 @@ from geoalchemy2.admin.dialects.geopackage import load_spatialite_gpkg
 
 from geo.errors import ConfigurationError
 from geo.native import load_native_libraries
-from geo.store.models import SRID, Base, utcnow
+from geo.store.models import CHANGE_TRACKED, SRID, Base, utcnow
 
 WKB_PARAM = "_wkb"
 """Name of the bind parameter holding a row's geometry as WKB in keyed writes."""
@@ -417,6 +417,7 @@ class GeoPackage(Backend):
                 table_.indexes.update(indexes - set(table_.indexes))
         self._add_missing_columns(engine)
         self._register_attribute_tables(engine)
+        self._add_change_triggers(engine)
 
     def missing_columns(self, engine: Engine) -> dict[str, list[Column]]:
         """The models' columns that the file's existing tables lack (a file of an older version).
@@ -486,6 +487,27 @@ class GeoPackage(Backend):
                     ),
                     {"name": name},
                 )
+
+    def _add_change_triggers(self, engine: Engine) -> None:
+        """Count every write to a served table in ``layer_change`` (:class:`LayerChange`).
+
+        SQLite's triggers run once a row: a bulk load bumps the count once a feature, which is
+        one keyed update of a row already in the page cache.
+        """
+        with engine.begin() as conn:
+            for table_name in CHANGE_TRACKED:
+                conn.execute(
+                    text("INSERT OR IGNORE INTO layer_change (layer, version) VALUES (:t, 0)"),
+                    {"t": table_name},
+                )
+                for event_ in ("INSERT", "UPDATE", "DELETE"):
+                    conn.execute(
+                        text(
+                            f'CREATE TRIGGER IF NOT EXISTS "{table_name}_changed_{event_.lower()}" '
+                            f'AFTER {event_} ON "{table_name}" BEGIN UPDATE layer_change '
+                            f"SET version = version + 1 WHERE layer = '{table_name}'; END"
+                        )
+                    )
 
     def describe(self, engine: Engine) -> str:
         """``GeoPackage /absolute/path.gpkg``."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Date,
@@ -524,6 +525,20 @@ class AuditEntry(Base):
     """The feature after the write, as GeoJSON (none for a delete)."""
 
 
+class LayerChange(Base):
+    """How many times a served table has changed: bumped by a trigger on every write.
+
+    One row a table (:data:`CHANGE_TRACKED`); the triggers (:mod:`geo.store.backend`) run on
+    every write by any program, this one, QGIS editing the GeoPackage or ``psql``, so a cache
+    keyed by these numbers (the vector tiles, the counts of a collection) is never stale and
+    costs one keyed read to check.
+    """
+
+    __tablename__ = "layer_change"
+    layer: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 @dataclass(frozen=True)
 class LayerInfo:
     """What the CLI and importers need to know of an asset layer."""
@@ -575,3 +590,12 @@ def asset_layer(name: str) -> LayerInfo:
 # Current-version lookups by code are the hot path of every join.
 for _model in AREA_MODELS.values():
     Index(f"ix_{_model.__tablename__}_current_code", _model.code, _model.valid_to)
+
+
+CHANGE_TRACKED: tuple[str, ...] = (
+    *(m.__tablename__ for m in AREA_MODELS.values()),
+    *(info.model.__tablename__ for info in LINKED_LAYERS.values()),
+    VillageConnectivity.__tablename__,
+    BlankSpot.__tablename__,
+)
+"""The tables whose writes :class:`LayerChange` counts: every table a collection is served from."""

@@ -1,0 +1,84 @@
+"""Change counters: every write to a served table, by any program, changes its collections' stamp.
+
+The tile cache and the kept counts of :mod:`geo.features` are keyed by the stamp, so a write
+that slipped past the triggers would serve stale tiles and counts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from shapely import Point
+
+from geo import features
+from geo.store.db import transaction
+from geo.store.models import CHANGE_TRACKED
+from tests.geo.helpers import add_asset, add_sample_areas, at
+
+TRIGGERS = {
+    "gpkg": "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_changed_%'",
+    "postgis": "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname LIKE '%_changed'",
+}
+
+
+def test_every_table_a_collection_is_read_from_has_its_triggers(engine, backend):
+    with engine.connect() as conn:
+        tables = [row[0] for row in conn.execute(text(TRIGGERS[backend]))]
+        counters = dict(conn.execute(text("SELECT layer, version FROM layer_change")).all())
+
+    per_table = 3 if backend == "gpkg" else 1  # SQLite: insert, update, delete, each a row
+    assert sorted(tables) == sorted(CHANGE_TRACKED * per_table)
+    assert counters == dict.fromkeys(CHANGE_TRACKED, 0)
+    served = {table for c in features.COLLECTIONS.values() for table in c.tables}
+    assert served == set(CHANGE_TRACKED)
+
+
+def test_writes_outside_petadesa_change_the_stamp_and_the_count(engine):
+    collection = features.COLLECTIONS["destination"]
+    village = features.COLLECTIONS["village"]
+    with transaction(engine) as session:
+        add_sample_areas(session)
+    with transaction(engine) as session:
+        before, villages_before = (
+            features.stamp(session, collection),
+            features.stamp(session, village),
+        )
+        assert features.count(session, collection) == 0
+    with transaction(engine) as session:
+        add_asset(session, "destination", Point(at(0.5, 0.5)), name="Coban Rondo")
+        add_asset(session, "destination", Point(at(1.5, 0.5)), name="Coban Pelangi")
+
+    with transaction(engine) as session:
+        inserted = features.stamp(session, collection)
+        assert inserted != before
+        assert features.stamp(session, village) == villages_before
+        assert features.count(session, collection) == 2
+    with engine.begin() as conn:  # as psql, or QGIS editing the GeoPackage, would
+        conn.execute(text("DELETE FROM destination WHERE name = 'Coban Pelangi'"))
+    with transaction(engine) as session:
+        assert features.stamp(session, collection) not in (before, inserted)
+        assert features.count(session, collection) == 1
+        page = features.items(session, collection, limit=1)
+        assert (page.matched, list(page.features["name"])) == (1, ["Coban Rondo"])
+
+
+def test_a_filter_counts_up_to_the_cap_and_no_further(engine, monkeypatch):
+    collection = features.COLLECTIONS["destination"]
+    with transaction(engine) as session:
+        add_sample_areas(session)
+        for i in range(5):
+            add_asset(session, "destination", Point(at(0.1 + i / 10, 0.5)), name=f"Wisata {i}")
+    monkeypatch.setattr(features, "COUNT_CAP", 3)
+    box = (-180.0, -90.0, 180.0, 90.0)
+
+    with transaction(engine) as session:
+        capped = features.items(session, collection, bbox=box, limit=2)
+        last = features.items(session, collection, bbox=box, limit=2, offset=4)
+        unfiltered = features.items(session, collection, limit=2)
+        monkeypatch.setattr(features, "COUNT_CAP", 5)
+        exact = features.items(session, collection, bbox=box, limit=2)
+
+    assert (len(capped.features), capped.matched) == (2, None)
+    assert (len(last.features), last.matched) == (1, 5)  # the last page tells how many
+    assert unfiltered.matched == 5  # a collection's own count is kept, never capped
+    assert exact.matched == 5
