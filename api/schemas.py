@@ -46,10 +46,18 @@ class SpatialExtent(BaseModel):
     crs: str
 
 
-class Extent(BaseModel):
-    """Where a collection's features are."""
+class TemporalExtent(BaseModel):
+    """When a collection's features are: first and last day (``None``: open)."""
 
-    spatial: SpatialExtent
+    interval: list[list[str | None]]
+    trs: str
+
+
+class Extent(BaseModel):
+    """Where and when a collection's features are."""
+
+    spatial: SpatialExtent | None = None
+    temporal: TemporalExtent | None = None
 
 
 class Collection(BaseModel):

@@ -13,6 +13,7 @@ order: longitude, latitude); rendering and HTTP belong to :mod:`api`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from threading import Lock
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -50,6 +51,12 @@ _AREA_TITLES = {
     "village": ("Villages", "Desa/kelurahan"),
 }
 _HIDDEN = {"valid_to"}  # areas: every row served is in force
+_TEMPORAL = {
+    "fibre_route": "commissioned_on",
+    "speed_tile": "period_start",
+    "speed_test": "measured_on",
+}
+"""The layers whose features have a day, and the property that holds it."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +108,21 @@ class Collection:
         """The properties a filter or a sort may name, and their columns."""
         return {getattr(c, "name", c.key): getattr(c, "element", c) for c in self.properties}
 
-    def select_from(self, stmt: Any) -> Any:
-        """``stmt`` (a select of this collection's columns) from the rows served."""
+    @property
+    def temporal(self) -> str | None:
+        """The property its features' time is: a day each, or an area's validity; or none."""
+        return "valid_from/valid_to" if self.kind == "area" else _TEMPORAL.get(self.id)
+
+    def select_from(self, stmt: Any, *, on: dt.date | None = None) -> Any:
+        """``stmt`` (a select of this collection's columns) from the rows served.
+
+        Areas: the versions in force, today or ``on`` that day.
+        """
         if self.kind == "area":
-            return stmt.where(self.model.in_force())
+            if on is None:
+                return stmt.where(self.model.in_force())
+            valid_to = self.model.valid_to
+            return stmt.where(self.model.valid_from <= on, or_(valid_to.is_(None), valid_to > on))
         if self.kind == "register":
             latest = _latest_runs()
             register = VillageConnectivity.__table__
@@ -209,16 +227,95 @@ def stamp(session: Session, collection: Collection) -> str:
     return ".".join(str(versions.get(table, "-")) for table in collection.tables)
 
 
-@dataclass
-class _Counts:
-    """Each collection's number of features, by database and stamp (bounded, thread-safe)."""
+@dataclass(frozen=True)
+class Period:
+    """A ``datetime`` of OGC API Features as days: one day, or from a day to a day (either open).
 
-    counts: OrderedDict[tuple[str, str, str], int]
+    Every time in the registry is a day (a route commissioned, a test measured, a quarter's
+    first day, a boundary's validity), so a timestamp stands for its day in UTC.
+    """
+
+    start: dt.date | None
+    end: dt.date | None
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """An RFC 3339 date or date-time, or an interval ``start/end`` with ``..`` for open.
+
+        Raises ValueError naming what is wrong.
+        """
+        parts = text.split("/")
+        if len(parts) > 2:
+            raise ValueError(f"datetime {text!r}: an instant, or an interval start/end")
+        days = [_day(part, text) for part in parts]
+        if len(days) == 1:
+            if days[0] is None:
+                raise ValueError(f"datetime {text!r}: an instant cannot be open ('..')")
+            return cls(days[0], days[0])
+        start, end = days
+        if start is None and end is None:
+            raise ValueError(f"datetime {text!r}: at least one end of an interval must be set")
+        if start is not None and end is not None and start > end:
+            raise ValueError(f"datetime {text!r}: the interval ends before it starts")
+        return cls(start, end)
+
+    @property
+    def instant(self) -> bool:
+        """Whether this is one day."""
+        return self.start is not None and self.start == self.end
+
+    def condition(self, column: Any) -> Any:
+        """The rows whose day (``column``) is in the period."""
+        parts = [column.is_not(None)]
+        if self.start is not None:
+            parts.append(column >= self.start)
+        if self.end is not None:
+            parts.append(column <= self.end)
+        return and_(*parts)
+
+
+def _day(part: str, text: str) -> dt.date | None:
+    if part in ("", ".."):
+        return None
+    try:
+        if len(part) == 10:
+            return dt.date.fromisoformat(part)
+        moment = dt.datetime.fromisoformat(part)
+    except ValueError:
+        raise ValueError(
+            f"datetime {text!r}: {part!r} is not an RFC 3339 date or date-time "
+            "(2024-05-01 or 2024-05-01T08:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"datetime {text!r}: {part!r} needs its time zone (Z or +07:00)")
+    return moment.astimezone(dt.UTC).date()
+
+
+@dataclass
+class _Kept:
+    """What was read of each collection (its count, its time span), by database and stamp."""
+
+    values: OrderedDict[tuple[str, str, str, str], Any]
     lock: Lock
 
 
-_COUNTS = _Counts(OrderedDict(), Lock())
-_COUNTS_KEPT = 256
+_KEPT = _Kept(OrderedDict(), Lock())
+_KEPT_MOST = 512
+
+
+def _kept(session: Session, collection: Collection, what: str, read: Any) -> Any:
+    """``read()`` once, then kept until the collection changes (a new :func:`stamp`)."""
+    key = (str(session.get_bind().url), collection.id, what, stamp(session, collection))
+    with _KEPT.lock:
+        if key in _KEPT.values:
+            _KEPT.values.move_to_end(key)
+            return _KEPT.values[key]
+    value = read()
+    with _KEPT.lock:
+        _KEPT.values[key] = value
+        while len(_KEPT.values) > _KEPT_MOST:
+            _KEPT.values.popitem(last=False)
+    return value
 
 
 def count(session: Session, collection: Collection) -> int:
@@ -227,21 +324,54 @@ def count(session: Session, collection: Collection) -> int:
     Counting every row of a national table on every page would cost more than the page; the
     count is kept under the collection's :func:`stamp`, so it is exact and never stale.
     """
-    key = (str(session.get_bind().url), collection.id, stamp(session, collection))
-    with _COUNTS.lock:
-        if key in _COUNTS.counts:
-            _COUNTS.counts.move_to_end(key)
-            return _COUNTS.counts[key]
-    counted = int(session.execute(_count(collection)).scalar_one())
-    with _COUNTS.lock:
-        _COUNTS.counts[key] = counted
-        while len(_COUNTS.counts) > _COUNTS_KEPT:
-            _COUNTS.counts.popitem(last=False)
-    return counted
+    return _kept(
+        session,
+        collection,
+        "count",
+        lambda: int(session.execute(_count(collection)).scalar_one()),
+    )
 
 
-def _count(collection: Collection) -> Any:
-    return collection.select_from(select(func.count()).select_from(collection.model))
+def time_span(session: Session, collection: Collection) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last day of the collection's features (areas: from the earliest version).
+
+    ``(None, None)`` for a collection without time or without features; kept as counts are.
+    """
+    if collection.temporal is None:
+        return None, None
+    if collection.kind == "area":
+        first = func.min(collection.model.valid_from)
+        stmt = select(first, func.max(collection.model.valid_from)).select_from(collection.model)
+    else:
+        column = getattr(collection.model, collection.temporal)
+        stmt = select(func.min(column), func.max(column))
+
+    def read() -> tuple[dt.date | None, dt.date | None]:
+        start, end = session.execute(stmt).one()
+        return (start, None if collection.kind == "area" else end) if start else (None, None)
+
+    return _kept(session, collection, "time", read)
+
+
+def _count(collection: Collection, *, on: dt.date | None = None) -> Any:
+    return collection.select_from(select(func.count()).select_from(collection.model), on=on)
+
+
+def _when(collection: Collection, period: Period | None) -> tuple[dt.date | None, Any]:
+    """An area's day of validity, or the condition on a layer's day, from ``period``."""
+    if period is None:
+        return None, None
+    if collection.temporal is None:
+        timed = ", ".join(c.id for c in COLLECTIONS.values() if c.temporal is not None)
+        raise ValueError(f"datetime: {collection.id} has no time; collections with time: {timed}")
+    if collection.kind == "area":
+        if not period.instant:
+            raise ValueError(
+                f"datetime: {collection.id} takes one day (the boundaries in force on it), "
+                "not an interval"
+            )
+        return period.start, None
+    return None, period.condition(getattr(collection.model, collection.temporal))
 
 
 def items(
@@ -251,6 +381,7 @@ def items(
     bbox: queries.BBox | None = None,
     cql: Any = None,
     sortby: Sequence[tuple[str, bool]] = (),
+    period: Period | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
 ) -> Page:
@@ -261,7 +392,9 @@ def items(
     ``(name, descending)`` each, then by the key (the order without one). Raises ValueError
     for a limit outside 1..:data:`MAX_LIMIT`, a negative offset, a box whose corners are
     swapped, or a sort by what is not a queryable; :class:`geo.cql.CQLError` for a filter
-    that cannot be served.
+    that cannot be served. ``period`` keeps the features whose day is in it (areas: the
+    versions in force on that day, which must be one); ValueError for a collection without
+    time.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
@@ -276,7 +409,10 @@ def items(
             )
         column = queryable[name]  # empty values last going up, first going down, on both
         order.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
-    stmt, counted = _select(collection), _count(collection)
+    on, timed = _when(collection, period)
+    stmt, counted = _select(collection, on=on), _count(collection, on=on)
+    if timed is not None:
+        stmt, counted = stmt.where(timed), counted.where(timed)
     if bbox is not None:
         bounds = _bounds(bbox)
         stmt = backend_of(session).within_bbox(stmt, collection.model, collection.geom, bounds)
@@ -288,7 +424,7 @@ def items(
         stmt, counted = stmt.where(condition), counted.where(condition)
     stmt = stmt.order_by(*order, collection.key).limit(limit).offset(offset)
     frame = _frame(session, stmt)
-    if bbox is None and cql is None:
+    if bbox is None and cql is None and period is None:
         return Page(frame, count(session, collection))
     if len(frame) < limit and (offset == 0 or len(frame) > 0):  # this page is the last
         return Page(frame, offset + len(frame))
@@ -325,9 +461,9 @@ def extent(session: Session, collection: Collection) -> tuple[float, float, floa
     return backend_of(session).extent(session, collection.model, collection.geom)
 
 
-def _select(collection: Collection) -> Any:
+def _select(collection: Collection, *, on: dt.date | None = None) -> Any:
     geometry = func.ST_AsBinary(collection.geom).label("geometry")
-    return collection.select_from(select(*collection.properties, geometry))
+    return collection.select_from(select(*collection.properties, geometry), on=on)
 
 
 def _frame(session: Session, stmt: Any) -> gpd.GeoDataFrame:

@@ -70,6 +70,7 @@ router = APIRouter()
 
 JSON = "application/json"
 CRS84 = geocrs.CRS84
+GREGORIAN = "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -93,7 +94,7 @@ CONFORMANCE = [
 ]
 JSON_TYPES = {str: "string", float: "number", int: "integer", bool: "boolean"}
 ITEM_PARAMETERS = {"bbox", "bbox-crs", "crs", "limit", "offset", "filter", "filter-lang"}
-ITEM_PARAMETERS |= {"filter-crs", "sortby", "properties", "f"}
+ITEM_PARAMETERS |= {"filter-crs", "sortby", "properties", "datetime", "f"}
 CollectionId = Annotated[
     str,
     Path(
@@ -164,6 +165,17 @@ Properties = Annotated[
     str | None,
     Query(max_length=2_000, description="Only these properties (comma-separated queryables)."),
 ]
+DateTime = Annotated[
+    str | None,
+    Query(
+        alias="datetime",
+        max_length=100,
+        description="A day or an interval (RFC 3339, .. for an open end): 2024-05-01, "
+        "2024-01-01/2024-06-30, ../2024-06-30. Layers with a day: "
+        + ", ".join(c.id for c in features.COLLECTIONS.values() if c.kind != "area" and c.temporal)
+        + "; areas: the boundaries in force on one day.",
+    ),
+]
 
 
 @router.get(
@@ -228,7 +240,8 @@ def describe_collection(
     """A collection's titles, spatial extent, item type and links."""
     described = _describe(request, session, find_collection(collection_id))
     if html.wants_html(request):
-        box = described.extent.spatial.bbox[0] if described.extent else None
+        spatial = described.extent.spatial if described.extent else None
+        box = spatial.bbox[0] if spatial else None
         rows = [["extent", ", ".join(f"{v:.5f}" for v in box) if box else "no features"]]
         rows.append(["crs", ", ".join(described.crs[:3]) + ", ..."])
         return html.page(
@@ -261,6 +274,7 @@ def get_features(
     filter_crs: FilterCrs = None,
     sortby: SortBy = None,
     properties: Properties = None,
+    datetime: DateTime = None,
     limit: Limit = features.DEFAULT_LIMIT,
     offset: Offset = 0,
 ) -> GeoJSONResponse:
@@ -271,7 +285,8 @@ def get_features(
     optional, and would give every answer a new ``ETag``.) ``crs`` chooses the CRS
     of the coordinates (the ``Content-Crs`` header says which), ``bbox-crs`` that of ``bbox``.
     ``filter`` (CQL2 text or JSON, :mod:`geo.cql`) keeps the features it holds for,
-    ``sortby`` orders them, ``properties`` chooses which properties each carries.
+    ``sortby`` orders them, ``properties`` chooses which properties each carries, ``datetime``
+    keeps the features of a day or an interval (areas: the versions in force on a day).
     """
     collection = find_collection(collection_id)
     _refuse_unknown_parameters(request, ITEM_PARAMETERS)
@@ -283,9 +298,10 @@ def get_features(
     chosen = _names(properties, queryable, "properties")
     try:
         tree = geocql.parse(filter_text, filter_lang) if filter_text is not None else None
+        period = features.Period.parse(datetime) if datetime is not None else None
         page = features.items(
             session, collection, bbox=box, cql=tree, sortby=_sortby(sortby, queryable),
-            limit=limit, offset=offset,
+            period=period, limit=limit, offset=offset,
         )  # fmt: skip
     except geocql.CQLError as exc:
         raise InvalidFilter(str(exc)) from None
@@ -463,6 +479,13 @@ def _key(collection: features.Collection) -> str:
 
 def _describe(request: Request, session: Any, collection: features.Collection) -> Collection:
     box = features.extent(session, collection)
+    start, end = features.time_span(session, collection)
+    extent: dict[str, Any] = {}
+    if box is not None:
+        extent["spatial"] = {"bbox": [list(box)], "crs": CRS84}
+    if start is not None:
+        days = [start.isoformat(), None if end is None else end.isoformat()]
+        extent["temporal"] = {"interval": [days], "trs": GREGORIAN}
     home = str(request.url_for("describeCollection", collectionId=collection.id))
     items = str(request.url_for("getFeatures", collectionId=collection.id))
     return Collection(
@@ -472,7 +495,7 @@ def _describe(request: Request, session: Any, collection: features.Collection) -
         itemType="feature",
         crs=geocrs.supported_uris(),
         storageCrs=CRS84,
-        extent=None if box is None else {"spatial": {"bbox": [list(box)], "crs": CRS84}},
+        extent=extent or None,
         links=[
             Link(href=home, rel="self", type=JSON, title=collection.title),
             Link(href=items, rel="items", type=GEOJSON_MEDIA_TYPE, title=collection.title),

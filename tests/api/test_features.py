@@ -18,7 +18,6 @@ from api.routes.features import CONFORMANCE, CRS84
 from api.schemas import CollectionList, Conformance, LandingPage
 from geo import features, queries
 from geo.store.db import transaction
-from tests.api.test_server import _wait_until_up, start_server
 
 VILLAGES = 390
 
@@ -125,17 +124,6 @@ def test_mistakes_are_problems_not_errors(client, path, status, code):
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
-
-
-@pytest.fixture
-def served(registry_url, tmp_path):
-    server, base = start_server(registry_url, tmp_path, workers=1)
-    try:
-        _wait_until_up(f"{base}/health", server)
-        yield base
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
 
 
 @pytest.mark.slow
@@ -453,3 +441,70 @@ def test_a_browser_gets_pages_and_a_client_json(client, malang_villages):
     assert malang_villages["name"].iloc[0] in one.text
     assert as_json.headers["content-type"] == "application/json"
     assert client.get("/collections").headers["content-type"] == "application/json"
+
+
+def _commissioned(registry) -> pd.Series:
+    with registry.connect() as conn:
+        frame = pd.read_sql("SELECT id, commissioned_on FROM fibre_route", conn)
+    return pd.to_datetime(frame.set_index("id")["commissioned_on"]).dt.date.dropna()
+
+
+def test_a_layer_with_days_says_when_and_keeps_a_days_features(client, registry):
+    days = _commissioned(registry).sort_values()
+    assert len(days) >= 5  # the sample routes in service have a commissioning day
+    first, middle, last = days.iloc[0], days.iloc[len(days) // 2], days.iloc[-1]
+
+    temporal = client.get("/collections/fibre_route").json()["extent"]["temporal"]
+    one_day = client.get(
+        "/collections/fibre_route/items",
+        params={"datetime": f"{middle.isoformat()}T10:00:00+07:00", "limit": 1000},
+    ).json()
+    until = client.get(
+        "/collections/fibre_route/items",
+        params={"datetime": f"../{middle.isoformat()}", "limit": 1000},
+    ).json()
+    span = client.get(
+        "/collections/fibre_route/items",
+        params={"datetime": f"{first.isoformat()}T00:00:00Z/{last.isoformat()}T23:59:59Z"},
+    ).json()
+
+    assert temporal == {
+        "interval": [[first.isoformat(), last.isoformat()]],
+        "trs": "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian",
+    }
+    assert sorted(f["id"] for f in one_day["features"]) == sorted(days.index[days == middle])
+    assert {f["properties"]["commissioned_on"] for f in one_day["features"]} == {middle.isoformat()}
+    assert sorted(f["id"] for f in until["features"]) == sorted(days.index[days <= middle])
+    assert until["numberMatched"] == int((days <= middle).sum())
+    assert span["numberMatched"] == len(days)  # routes not in service have no day: left out
+
+
+def test_the_boundaries_in_force_on_a_day(client):
+    today = client.get("/collections/village/items", params={"datetime": "2026-12-02"}).json()
+    before = client.get("/collections/village/items", params={"datetime": "1969-12-31"}).json()
+    described = client.get("/collections/village").json()
+
+    assert today["numberMatched"] == VILLAGES
+    assert (before["numberMatched"], before["features"]) == (0, [])
+    assert described["extent"]["temporal"]["interval"] == [["1970-01-01", None]]
+    assert "temporal" not in client.get("/collections/tower").json()["extent"]
+
+
+@pytest.mark.parametrize(
+    ("collection", "value", "message"),
+    [
+        ("tower", "2024-01-01", "tower has no time; collections with time: province,"),
+        ("village", "2020-01-01/2024-01-01", "takes one day"),
+        ("fibre_route", "2024-13-01", "is not an RFC 3339 date or date-time"),
+        ("fibre_route", "2024-05-01T08:00:00", "needs its time zone"),
+        ("fibre_route", "../..", "at least one end"),
+        ("fibre_route", "2024-06-01/2024-01-01", "ends before it starts"),
+        ("fibre_route", "1/2/3", "an instant, or an interval"),
+    ],
+)
+def test_a_datetime_that_cannot_be_served_is_a_problem(client, collection, value, message):
+    response = client.get(f"/collections/{collection}/items", params={"datetime": value})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_parameter"
+    assert message in response.json()["detail"]
