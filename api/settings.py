@@ -22,8 +22,12 @@ class ApiSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     """Server processes; each opens its own connection pool."""
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Origins a browser may call the API from: a JSON list or comma-separated; empty: none."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """Origins a browser may call the API from: a JSON list or comma-separated; ``*`` (the
+    default): any, as an open-data service is read from other sites' maps; empty: none.
+
+    Any origin is safe for writes too: they need an API key sent as a header, which no other
+    site's page can send for a user (no cookies are used), so there is no cross-site forgery."""
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Request bodies larger than this are refused with 413 before they are read."""
 

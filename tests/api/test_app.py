@@ -125,6 +125,38 @@ def test_cors_only_for_configured_origins(registry_url):
     assert "access-control-allow-origin" not in other.headers
 
 
+def test_a_page_on_any_site_may_read_and_write_with_a_key(client):
+    origin = {"Origin": "https://portal.jatimprov.example"}
+    preflight = client.options(
+        "/collections/destination/items/1",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, content-type, if-match",
+        },
+    )
+    read = client.get("/collections/village/items/35.07.01.2001", headers=origin)
+
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "PATCH" in preflight.headers["access-control-allow-methods"]
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "content-type", "if-match"} <= set(allowed.split(", "))
+    assert "access-control-allow-credentials" not in preflight.headers
+    assert read.status_code == 200
+    assert read.headers["access-control-allow-origin"] == "*"
+    exposed = read.headers["access-control-expose-headers"].lower().split(", ")
+    assert {"etag", "content-crs"} <= set(exposed)
+
+
+def test_cors_can_be_turned_off(registry_url):
+    settings = ApiSettings(_env_file=None, cors_origins="")
+    with TestClient(create_app(registry_url, settings)) as client:
+        read = client.get("/collections", headers={"Origin": "https://portal.example"})
+    assert read.status_code == 200
+    assert "access-control-allow-origin" not in read.headers
+
+
 def test_openapi_operations_have_stable_ids_and_tags(client):
     document = client.get("/openapi.json").json()
     found = {}
