@@ -17,8 +17,10 @@ PYTHON=${PYTHON:-python3}
 # Debian's build; it cannot download its own here). None of them exists as a wheel.
 # libgdal-dev and a compiler build GDAL's own Python bindings (osgeo: the in-process viewshed
 # of the coverage model), which have no wheel for Python 3.11.
+# python3-qgis and qgis-providers: QGIS itself, headless, as an OGC API Features client in
+# tests/api/test_qgis.py (bindings for Debian's /usr/bin/python3 only; no wheel exists).
 APT_PACKAGES=(postgresql-15-postgis-3 libsqlite3-mod-spatialite gdal-bin libgdal-dev build-essential
-    chromium)
+    chromium python3-qgis qgis-providers)
 # npm installs the maps' JS/CSS (package-lock.json); Debian's nodejs/npm when the machine has none.
 command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
 
