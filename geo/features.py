@@ -21,8 +21,8 @@ from threading import Lock
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 import geopandas as gpd
 
@@ -113,16 +113,16 @@ class Collection:
         """The property its features' time is: a day each, or an area's validity; or none."""
         return "valid_from/valid_to" if self.kind == "area" else _TEMPORAL.get(self.id)
 
-    def select_from(self, stmt: Any, *, on: dt.date | None = None) -> Any:
+    def select_from(self, stmt: Any, *, during: Period | None = None) -> Any:
         """``stmt`` (a select of this collection's columns) from the rows served.
 
-        Areas: the versions in force, today or ``on`` that day.
+        Areas: the versions in force, or ``during`` a period each area's latest version in
+        force in it (one version a code, so ids stay unique).
         """
         if self.kind == "area":
-            if on is None:
+            if during is None:
                 return stmt.where(self.model.in_force())
-            valid_to = self.model.valid_to
-            return stmt.where(self.model.valid_from <= on, or_(valid_to.is_(None), valid_to > on))
+            return stmt.where(_in_force_during(self.model, during))
         if self.kind == "register":
             latest = _latest_runs()
             register = VillageConnectivity.__table__
@@ -259,11 +259,6 @@ class Period:
             raise ValueError(f"datetime {text!r}: the interval ends before it starts")
         return cls(start, end)
 
-    @property
-    def instant(self) -> bool:
-        """Whether this is one day."""
-        return self.start is not None and self.start == self.end
-
     def condition(self, column: Any) -> Any:
         """The rows whose day (``column``) is in the period."""
         parts = [column.is_not(None)]
@@ -274,9 +269,12 @@ class Period:
         return and_(*parts)
 
 
+_UNBOUNDED = ("0000-", "9999-")
+
+
 def _day(part: str, text: str) -> dt.date | None:
-    if part in ("", ".."):
-        return None
+    if part in ("", "..") or part.startswith(_UNBOUNDED):
+        return None  # QGIS writes an open end as year 0000 or 9999
     try:
         if len(part) == 10:
             return dt.date.fromisoformat(part)
@@ -353,25 +351,32 @@ def time_span(session: Session, collection: Collection) -> tuple[dt.date | None,
     return _kept(session, collection, "time", read)
 
 
-def _count(collection: Collection, *, on: dt.date | None = None) -> Any:
-    return collection.select_from(select(func.count()).select_from(collection.model), on=on)
+def _count(collection: Collection, *, during: Period | None = None) -> Any:
+    return collection.select_from(select(func.count()).select_from(collection.model), during=during)
 
 
-def _when(collection: Collection, period: Period | None) -> tuple[dt.date | None, Any]:
-    """An area's day of validity, or the condition on a layer's day, from ``period``."""
+def _when(collection: Collection, period: Period | None) -> tuple[Period | None, Any]:
+    """The period an area's versions are chosen by, or the condition on a layer's day."""
     if period is None:
         return None, None
     if collection.temporal is None:
         timed = ", ".join(c.id for c in COLLECTIONS.values() if c.temporal is not None)
         raise ValueError(f"datetime: {collection.id} has no time; collections with time: {timed}")
     if collection.kind == "area":
-        if not period.instant:
-            raise ValueError(
-                f"datetime: {collection.id} takes one day (the boundaries in force on it), "
-                "not an interval"
-            )
-        return period.start, None
+        return period, None
     return None, period.condition(getattr(collection.model, collection.temporal))
+
+
+def _in_force_during(model: Any, period: Period) -> Any:
+    """The version of each area in force during ``period`` (its latest, if several were)."""
+    overlaps = [] if period.end is None else [model.valid_from <= period.end]
+    if period.start is not None:
+        overlaps.append(or_(model.valid_to.is_(None), model.valid_to > period.start))
+    later = aliased(model)
+    newer = [later.code == model.code, later.valid_from > model.valid_from]
+    if period.end is not None:
+        newer.append(later.valid_from <= period.end)
+    return and_(*overlaps, ~exists().where(*newer))
 
 
 def items(
@@ -392,9 +397,9 @@ def items(
     ``(name, descending)`` each, then by the key (the order without one). Raises ValueError
     for a limit outside 1..:data:`MAX_LIMIT`, a negative offset, a box whose corners are
     swapped, or a sort by what is not a queryable; :class:`geo.cql.CQLError` for a filter
-    that cannot be served. ``period`` keeps the features whose day is in it (areas: the
-    versions in force on that day, which must be one); ValueError for a collection without
-    time.
+    that cannot be served. ``period`` keeps the features whose day is in it (areas: each
+    area's version in force then, its latest if several were); ValueError for a collection
+    without time.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
@@ -409,8 +414,8 @@ def items(
             )
         column = queryable[name]  # empty values last going up, first going down, on both
         order.append(column.desc().nulls_first() if descending else column.asc().nulls_last())
-    on, timed = _when(collection, period)
-    stmt, counted = _select(collection, on=on), _count(collection, on=on)
+    during, timed = _when(collection, period)
+    stmt, counted = _select(collection, during=during), _count(collection, during=during)
     if timed is not None:
         stmt, counted = stmt.where(timed), counted.where(timed)
     if bbox is not None:
@@ -461,9 +466,9 @@ def extent(session: Session, collection: Collection) -> tuple[float, float, floa
     return backend_of(session).extent(session, collection.model, collection.geom)
 
 
-def _select(collection: Collection, *, on: dt.date | None = None) -> Any:
+def _select(collection: Collection, *, during: Period | None = None) -> Any:
     geometry = func.ST_AsBinary(collection.geom).label("geometry")
-    return collection.select_from(select(*collection.properties, geometry), on=on)
+    return collection.select_from(select(*collection.properties, geometry), during=during)
 
 
 def _frame(session: Session, stmt: Any) -> gpd.GeoDataFrame:

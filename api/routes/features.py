@@ -173,7 +173,7 @@ DateTime = Annotated[
         description="A day or an interval (RFC 3339, .. for an open end): 2024-05-01, "
         "2024-01-01/2024-06-30, ../2024-06-30. Layers with a day: "
         + ", ".join(c.id for c in features.COLLECTIONS.values() if c.kind != "area" and c.temporal)
-        + "; areas: the boundaries in force on one day.",
+        + "; areas: the boundaries in force then (of an interval, each area's latest).",
     ),
 ]
 
@@ -286,7 +286,7 @@ def get_features(
     of the coordinates (the ``Content-Crs`` header says which), ``bbox-crs`` that of ``bbox``.
     ``filter`` (CQL2 text or JSON, :mod:`geo.cql`) keeps the features it holds for,
     ``sortby`` orders them, ``properties`` chooses which properties each carries, ``datetime``
-    keeps the features of a day or an interval (areas: the versions in force on a day).
+    keeps the features of a day or an interval (areas: the versions in force then).
     """
     collection = find_collection(collection_id)
     _refuse_unknown_parameters(request, ITEM_PARAMETERS)

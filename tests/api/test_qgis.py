@@ -114,7 +114,13 @@ if villages.isValid():
     subset = layer("village")
     out["subset_set"] = subset.setSubsetString("\"kind\" = 'kelurahan'")
     read("kelurahan", subset.getFeatures)
-    del in_box, subset
+    # A filter on a day field: QGIS 3.22 sends it to the server as datetime, open end 0000.
+    routes = layer("fibre_route")
+    out["routes_subset_set"] = routes.setSubsetString("\"commissioned_on\" <= '2030-01-01'")
+    first = len(asked)
+    out["routes_dated"] = sorted(f["id"] for f in routes.getFeatures())
+    out["routes_dated_urls"] = asked[first:]
+    del in_box, subset, routes
 others_read = {}
 for name in others:
     other = layer(name)
@@ -234,6 +240,14 @@ def test_qgis_reads_every_village_as_an_ogc_api_features_client(
     # A subset string (QGIS 3.22 evaluates it itself, over every page it reads).
     kelurahan = registry_villages[registry_villages["kind"] == "kelurahan"]["code"]
     assert got["subset_set"] and got["kelurahan"] == sorted(kelurahan) and len(kelurahan) > 0
+
+    # A filter on the routes' day, answered by the server (QGIS trusts it and filters no more).
+    with httpx.Client(base_url=served, timeout=30) as http:
+        routes = http.get("/collections/fibre_route/items", params={"limit": 1000}).json()
+    dated = sorted(f["id"] for f in routes["features"] if f["properties"]["commissioned_on"])
+    assert got["routes_subset_set"] and got["routes_dated"] == dated and dated
+    sent = _items_query(got["routes_dated_urls"], "fibre_route")
+    assert [q["datetime"] for q in sent] == [["0000-01-01T00:00:00Z/2030-01-01"]]
 
     # Every other collection opens, with the count the server gives and its geometry type;
     # an empty one has no first page for QGIS to learn fields and geometry from.
