@@ -10,6 +10,7 @@ import uvicorn
 from api.settings import ApiSettings
 
 APP_FACTORY = "api.main:create_app"
+MAX_REQUEST_HEAD_BYTES = 256 * 1024
 
 
 def serve(database_url: str | None = None, settings: ApiSettings | None = None) -> None:
@@ -22,7 +23,14 @@ def serve(database_url: str | None = None, settings: ApiSettings | None = None) 
     settings = settings if settings is not None else ApiSettings()
     os.environ.update(worker_environment(database_url, settings))
     uvicorn.run(
-        APP_FACTORY, factory=True, host=settings.host, port=settings.port, workers=settings.workers
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # A CQL2 filter travels in the URL: the longest the API takes (20,000 characters,
+        # percent-encoded UTF-8) must fit in a request head, which h11 caps at 16 KiB.
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )
 
 

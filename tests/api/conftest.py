@@ -32,7 +32,7 @@ from api.settings import ApiSettings
 from geo import queries
 from geo.demo import build_demo_registry
 from geo.store.db import make_engine, transaction
-from tests.api.test_server import _wait_until_up, start_server
+from tests.api.test_server import _wait_until_up, start_server, stop_server
 
 BACKENDS = ("gpkg", "postgis")
 MALANG = "35.07"
@@ -118,8 +118,7 @@ def served(registry_url: str, tmp_path: Path) -> Iterator[str]:
         _wait_until_up(f"{base}/health", server)
         yield base
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ import yaml
 from api.settings import ApiSettings
 from geo.keys import create_key
 from geo.settings import DatabaseSettings
-from tests.api.test_server import _wait_until_up, start_server
+from tests.api.test_server import _wait_until_up, start_server, stop_server
 from tests.api.test_writes import IN_WEST, WEST, feature
 from tests.geo.test_coverage_scale import two_regencies
 
@@ -160,5 +160,4 @@ def test_two_replicas_over_one_postgis_see_each_others_writes_at_once(postgis_en
             assert _tile_names(first, tile.z, tile.x, tile.y) == ["Coban Baru"]
     finally:
         for server, _ in servers:
-            server.terminate()
-            server.communicate(timeout=30)
+            stop_server(server)

@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -27,18 +29,42 @@ def _free_port() -> int:
 
 
 def start_server(registry_url: str, cwd, workers: int) -> tuple[subprocess.Popen, str]:
-    """``api.server.serve`` in a process of its own, without PETADESA_* settings; its URL."""
+    """``api.server.serve`` in a process of its own, without PETADESA_* settings; its URL.
+
+    Its output goes to a temporary file, not a pipe: a pipe nobody reads fills with the access
+    log after a few hundred requests and then blocks the server. :func:`stop_server` reads it.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETADESA_")}
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop_server
     server = subprocess.Popen(
         [sys.executable, "-c", SERVE, registry_url, str(port), str(workers)],
         cwd=cwd,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    _LOGS[server.pid] = log
     return server, f"http://127.0.0.1:{port}"
+
+
+_LOGS: dict[int, Any] = {}
+
+
+def stop_server(server: subprocess.Popen) -> str:
+    """Stop a server of :func:`start_server`; what it printed."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
+    log = _LOGS.pop(server.pid)
+    log.seek(0)
+    output = log.read()
+    log.close()
+    return output
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
@@ -67,8 +93,7 @@ def test_serve_with_two_workers(registry_url, tmp_path, backend_name):
             assert len(villages.json()["features"]) == 390
             assert http.get("/villages/35.07.05.9999").status_code == 404
     finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
+        output = stop_server(server)
     assert "Started parent process" in output or output.count("Started server process") == 2, output
     assert output.count("Application startup complete") == 2, output
     assert list(tmp_path.iterdir()) == []
