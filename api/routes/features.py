@@ -70,7 +70,7 @@ router = APIRouter()
 
 JSON = "application/json"
 CRS84 = geocrs.CRS84
-GREGORIAN = "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian"
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
@@ -484,7 +484,8 @@ def _describe(request: Request, session: Any, collection: features.Collection) -
     if box is not None:
         extent["spatial"] = {"bbox": [list(box)], "crs": CRS84}
     if start is not None:
-        days = [start.isoformat(), None if end is None else end.isoformat()]
+        # date-times, as the schema has them: from the first day's start to the last's end
+        days = [f"{start}T00:00:00Z", None if end is None else f"{end}T23:59:59Z"]
         extent["temporal"] = {"interval": [days], "trs": GREGORIAN}
     home = str(request.url_for("describeCollection", collectionId=collection.id))
     items = str(request.url_for("getFeatures", collectionId=collection.id))

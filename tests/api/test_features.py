@@ -469,8 +469,8 @@ def test_a_layer_with_days_says_when_and_keeps_a_days_features(client, registry)
     ).json()
 
     assert temporal == {
-        "interval": [[first.isoformat(), last.isoformat()]],
-        "trs": "http://www.opengis.net/def/uri/ISO-8601/0/Gregorian",
+        "interval": [[f"{first}T00:00:00Z", f"{last}T23:59:59Z"]],
+        "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
     }
     assert sorted(f["id"] for f in one_day["features"]) == sorted(days.index[days == middle])
     assert {f["properties"]["commissioned_on"] for f in one_day["features"]} == {middle.isoformat()}
@@ -486,7 +486,7 @@ def test_the_boundaries_in_force_on_a_day(client):
 
     assert today["numberMatched"] == VILLAGES
     assert (before["numberMatched"], before["features"]) == (0, [])
-    assert described["extent"]["temporal"]["interval"] == [["1970-01-01", None]]
+    assert described["extent"]["temporal"]["interval"] == [["1970-01-01T00:00:00Z", None]]
     assert "temporal" not in client.get("/collections/tower").json()["extent"]
 
 
