@@ -146,6 +146,27 @@ class Summary(BaseModel):
     villages_without: dict[str, int]
 
 
+class DecisionNumbers(BaseModel):
+    """One district's or regency's villages: connectivity, destinations, products."""
+
+    code: str
+    name: str | None
+    villages: int
+    with_fibre: int
+    without_fibre: int
+    with_4g: int = Field(description="Villages whose class is 4G or fibre")
+    without_4g: int
+    blank_spot: int = Field(description="Villages whose class is blank spot")
+    unknown: int = Field(description="Villages no run covered, or of class unknown")
+    people_without_signal: float | None = Field(
+        description="People the model leaves without any signal (none: no run modelled them)"
+    )
+    with_destination: int
+    without_destination: int
+    with_product: int
+    without_product: int
+
+
 # --------------------------------------------------------------------------------------------
 # Layers
 # --------------------------------------------------------------------------------------------

@@ -1378,11 +1378,31 @@ def link(
 @handle_errors
 def summary(
     regency: Annotated[str | None, typer.Option(help="Only this regency, e.g. 35.07.")] = None,
+    by: Annotated[
+        SummaryBy | None,
+        typer.Option(
+            help="Instead, per district or regency: villages with and without fibre, 4G, "
+            "a destination, a product; blank spots and people without signal."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Counts per level and layer, what was derived or repaired, and the gaps."""
-    from geo.summary import registry_summary  # noqa: PLC0415
+    from geo.summary import decision_numbers, registry_summary  # noqa: PLC0415
 
+    if by is not None:
+        from geo.store.db import transaction  # noqa: PLC0415
+
+        with transaction(current().engine()) as session:
+            frame = decision_numbers(session, by=by.value, regency=regency)
+        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        if as_json:
+            print_json(rows)
+        else:
+            from cli.output import print_decisions  # noqa: PLC0415
+
+            print_decisions(rows, by.value)
+        return
     data = registry_summary(current().engine(), regency=regency)
     if as_json:
         print_json(data)
@@ -1390,6 +1410,13 @@ def summary(
         from cli.output import print_summary  # noqa: PLC0415
 
         print_summary(data)
+
+
+class SummaryBy(StrEnum):
+    """What the numbers behind a decision are grouped by."""
+
+    district = "district"
+    regency = "regency"
 
 
 class MapLanguage(StrEnum):

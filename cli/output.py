@@ -96,6 +96,24 @@ def severity_counts(report: ImportReport) -> dict[str, int]:
     return {str(s): sum(1 for i in report.issues if i.severity is s) for s in Severity}
 
 
+def print_decisions(rows: list[dict[str, Any]], by: str) -> None:
+    """The numbers behind a decision, one row per district or regency."""
+    table = Table(title=f"Villages per {by}: how many, with fibre, 4G or better, ...")
+    table.add_column("code", no_wrap=True)
+    table.add_column("name", min_width=10)
+    for header in ("vill.", "fibre", "4G+", "blank", "unkn.", "no sig.", "dest.", "prod."):
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in rows:
+        people = row["people_without_signal"]
+        table.add_row(
+            row["code"], row["name"] or "", str(row["villages"]),
+            *(str(row[k]) for k in ("with_fibre", "with_4g", "blank_spot", "unknown")),
+            "" if people is None else f"{people:,.0f}",
+            str(row["with_destination"]), str(row["with_product"]),
+        )  # fmt: skip
+    console.print(table)
+
+
 def print_summary(data: dict[str, Any]) -> None:
     """The registry summary as two tables and a few lines."""
     console.print(f"[bold]Registry:[/bold] {data['database']}")

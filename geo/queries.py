@@ -139,7 +139,7 @@ def counts_per_village(
 
     Counts are of assets linked to the village (0 where none); one grouped query per layer.
     """
-    frame = _plain_frame(
+    frame = plain_frame(
         session,
         select(Village.code, Village.name, Village.parent_code.label("district_code"))
         .where(Village.in_force(), *_village_filters(regency, district))
@@ -217,7 +217,7 @@ def census(
     )
     if survey is not None:
         stmt = stmt.where(VillageCensus.survey == survey)
-    frame = _plain_frame(session, stmt).drop_duplicates("code", keep="last")
+    frame = plain_frame(session, stmt).drop_duplicates("code", keep="last")
     typed = {"survey_year": "Int64", "bts_count": "Int64", "operator_count": "Int64"}
     typed |= {"has_flagship_product": "boolean", "office_lon": "float64", "office_lat": "float64"}
     return frame.astype(typed).reset_index(drop=True)
@@ -229,7 +229,7 @@ def coverage_runs(session: Session) -> pd.DataFrame:
     ``parameters`` and ``inputs`` are JSON text.
     """
     table = CoverageRun.__table__
-    return _plain_frame(session, select(table).order_by(table.c.id.desc()))
+    return plain_frame(session, select(table).order_by(table.c.id.desc()))
 
 
 MEASUREMENT_COLUMNS = ["village_code", "kind", "taken_on", "technology", "download_kbps"]
@@ -283,8 +283,8 @@ def speed_measurements(
         )
     )
     frames = [
-        _plain_frame(session, tiles).assign(kind="tile", technology=None),
-        _plain_frame(session, tests).assign(kind="test", tests=1),
+        plain_frame(session, tiles).assign(kind="tile", technology=None),
+        plain_frame(session, tests).assign(kind="test", tests=1),
     ]
     frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
     frame = frame.reindex(columns=MEASUREMENT_COLUMNS)
@@ -316,7 +316,7 @@ def connectivity(
     )
     if run is not None:
         stmt = stmt.where(register.c.run_id == run)
-    frame = _plain_frame(session, stmt).drop_duplicates("code", keep="last")
+    frame = plain_frame(session, stmt).drop_duplicates("code", keep="last")
     return frame.reset_index(drop=True)
 
 
@@ -497,7 +497,7 @@ def _within_bbox(session: Session, stmt: Select[Any], model: type[Asset], bbox: 
     return backend_of(session).within_bbox(stmt, model, model.geom, bounds)
 
 
-def _plain_frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
+def plain_frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
     """Rows of ``stmt`` as a DataFrame, with the statement's column names."""
     result = session.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))
@@ -513,7 +513,7 @@ def geo_frame(session: Session, stmt: Select[Any]) -> gpd.GeoDataFrame:
 
 def _geo_frame(session: Session, stmt: Select[Any]) -> gpd.GeoDataFrame:
     """Rows of ``stmt`` as a GeoDataFrame in EPSG:4326, its WKB ``geometry`` column decoded."""
-    frame = _plain_frame(session, stmt)
+    frame = plain_frame(session, stmt)
     wkb = [None if v is None else bytes(v) for v in frame.pop("geometry")]
     geometry = gpd.GeoSeries(shapely.from_wkb(wkb), index=frame.index, crs=CRS)
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=CRS)

@@ -1,13 +1,18 @@
-"""A summary of the registry: areas per level and kind, assets per layer, gaps."""
+"""A summary of the registry: areas per level and kind, assets per layer, gaps.
+
+And the numbers behind a decision, per district or regency (:func:`decision_numbers`).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
-from geo.codes import normalize_code
+from geo import queries
+from geo.codes import Level, normalize_code
 from geo.queries import without_layer
 from geo.store.backend import backend_of
 from geo.store.db import transaction
@@ -120,3 +125,82 @@ def _villages_without(session: Session, layer: str, regency: str | None) -> int:
         .select_from(Village)
         .where(Village.in_force(), _in_regency(Village.code, regency), without_layer(layer))
     )
+
+
+DECISION_COLUMNS = (
+    "villages", "with_fibre", "without_fibre", "with_4g", "without_4g", "blank_spot",
+    "unknown", "people_without_signal", "with_destination", "without_destination",
+    "with_product", "without_product",
+)  # fmt: skip
+"""The numbers behind a decision, per district or regency (:func:`decision_numbers`)."""
+AT_LEAST_4G = ("fibre", "4G")
+"""Classes of the register with 4G or better (a village on fibre is better served than 4G)."""
+
+
+def decision_numbers(
+    session: Session, *, by: str = "district", regency: str | None = None
+) -> pd.DataFrame:
+    """Per district (or regency) of the villages in force: what planners decide on.
+
+    ``villages``; ``with_fibre`` (the register's fibre link); ``with_4g`` (class fibre or 4G);
+    ``blank_spot`` (class blank spot); ``unknown`` (no register row, or class unknown);
+    ``people_without_signal`` (people the model leaves without any signal); villages
+    ``with_destination`` and ``with_product`` (a linked tourist destination, an OVOP/UMKM
+    product site) and the ``without_`` of each. Register numbers are each village's latest
+    run. Rows ordered by code, with ``code`` and ``name`` of the district or regency; one row
+    for each area that has villages. Raises ValueError for ``by`` not district or regency.
+    """
+    if by not in ("district", "regency"):
+        raise ValueError(f"by must be district or regency, got {by!r}")
+    if regency is not None:
+        regency = normalize_code(regency)
+    villages = queries.plain_frame(
+        session,
+        select(Village.code, Village.parent_code.label("district")).where(
+            Village.in_force(), _in_regency(Village.code, regency)
+        ),
+    )
+    register = queries.connectivity(session, regency=regency)
+    classes = register.set_index("code")["connectivity_class"]
+    fibre = register.set_index("code")["has_fibre"].fillna(False).astype(bool)
+    uncovered = register.set_index("code")["population_uncovered"]
+    linked = {
+        layer: _linked_villages(session, layer, regency)
+        for layer in ("destination", "product_site")
+    }
+    codes = villages["code"]
+    cls = codes.map(classes)
+    frame = pd.DataFrame(
+        {
+            "code": villages["district"] if by == "district" else codes.str[:5],
+            "villages": 1,
+            "with_fibre": codes.map(fibre).fillna(False).astype(int),
+            "with_4g": cls.isin(AT_LEAST_4G).astype(int),
+            "blank_spot": (cls == "blank spot").astype(int),
+            "unknown": (cls.isna() | (cls == "unknown")).astype(int),
+            "people_without_signal": codes.map(uncovered),
+            "with_destination": codes.isin(linked["destination"]).astype(int),
+            "with_product": codes.isin(linked["product_site"]).astype(int),
+        }
+    )
+    table = frame.groupby("code", sort=True).agg(
+        {c: "sum" for c in frame.columns if c not in ("code", "people_without_signal")}
+        | {"people_without_signal": lambda s: None if s.isna().all() else round(s.sum(), 1)}
+    )
+    for name in ("fibre", "4g", "destination", "product"):
+        table[f"without_{name}"] = table["villages"] - table[f"with_{name}"]
+    model = AREA_MODELS[Level.DISTRICT if by == "district" else Level.REGENCY]
+    in_table = model.code.in_(list(table.index))
+    names = dict(
+        session.execute(select(model.code, model.name).where(model.in_force(), in_table)).all()
+    )
+    table.insert(0, "name", [names.get(code) for code in table.index])
+    return table[["name", *DECISION_COLUMNS]].reset_index()
+
+
+def _linked_villages(session: Session, layer: str, regency: str | None) -> set[str]:
+    model = ASSET_LAYERS[layer].model
+    stmt = select(model.village_code).where(
+        model.village_code.is_not(None), _in_regency(model.village_code, regency)
+    )
+    return set(session.scalars(stmt.distinct()))

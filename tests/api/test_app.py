@@ -40,6 +40,8 @@ OPERATIONS = {
     ): "getTile",
     ("post", "/audit/{entryId}/revert"): "revertChange",
     ("get", "/summary"): "getSummary",
+    ("get", "/summary/districts"): "getDistrictNumbers",
+    ("get", "/summary/regencies"): "getRegencyNumbers",
     ("get", "/regencies"): "listRegencies",
     ("get", "/districts"): "listDistricts",
     ("get", "/villages"): "listVillages",
@@ -246,6 +248,8 @@ def test_openapi_code_parameters_have_a_pattern_and_a_max_length(client):
                 assert not re.fullmatch(pattern, example.translate(ARABIC_INDIC))
     assert found == {
         ("/summary", "query", "regency"),
+        ("/summary/districts", "query", "regency"),
+        ("/summary/regencies", "query", "regency"),
         ("/regencies", "query", "province"),
         ("/districts", "query", "regency"),
         ("/villages", "query", "regency"),
