@@ -16,6 +16,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path as PathType
 from typing import Annotated, Any
 
@@ -62,6 +63,7 @@ from geo import edits, features
 from geo.edits import StaleEdit
 from geo.errors import CollectionNotFound, FeatureNotFound
 from geo.ingest.assets import import_assets
+from geo.ingest.boundaries import import_boundaries
 from geo.keys import Caller, caller_of
 from geo.queries import BBox
 from geo.store.db import transaction
@@ -735,6 +737,11 @@ def etag(collection: features.Collection, feature_id: Any, version: Any) -> str:
 def _writable(collection_id: str, caller: Caller) -> features.Collection:
     """The collection, if the caller may write it: 405 read-only, 403 not the caller's."""
     collection = find_collection(collection_id)
+    if collection.kind == "area":
+        raise NotWritable(
+            f"boundaries of {collection.id} change a file at a time, versioned and checked "
+            f"against their parents: POST /collections/{collection.id}/import (admin keys)"
+        )
     if collection.kind not in WRITABLE_KINDS:
         raise NotWritable(f"collection {collection.id} is read-only through the API")
     if not caller.may_write(collection.id):
@@ -983,7 +990,8 @@ UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".csv", ".shp")
     operation_id="importFeatures",
     name="importFeatures",
     responses=problem_responses(400, 401, 403, 405, 413, 422),
-    summary="Import a file into a collection, as `petadesa assets import` does",
+    summary="Import a file into a collection, as `petadesa assets import` "
+    "(or, for the areas, `petadesa import boundaries`) does",
 )
 def import_features(
     engine: EngineDep,
@@ -993,19 +1001,48 @@ def import_features(
         UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile, KML or CSV")
     ],
     skip_invalid: Annotated[bool, Query(alias="skip-invalid")] = False,
+    code_field: Annotated[
+        str | None,
+        Query(alias="code-field", max_length=100, description="Areas: the code's column"),
+    ] = None,
+    name_field: Annotated[
+        str | None,
+        Query(alias="name-field", max_length=100, description="Areas: the name's column"),
+    ] = None,
 ) -> JSONResponse:
     """One transaction: refused whole (422, with the per-feature report) unless skip-invalid.
 
     The same frame as the command line: columns matched by name, every feature validated,
     upserted by ``(source, source_id)``, linked to its village. The import is audited as one
     entry. A key scoped to a regency adds features one at a time instead (POST items).
+
+    Boundaries (``province``, ``regency``, ``district``, ``village``; admin keys only) change
+    this way alone, a file at a time, as ``petadesa import boundaries`` changes them: each
+    feature's level is read from its Kemendagri code, codes and parents are checked,
+    geometries repaired, and the assets are linked again.
     """
+    if find_collection(collection_id).kind == "area":
+        return _import_boundaries(engine, caller, collection_id, file, skip_invalid,
+                                  code_field, name_field)  # fmt: skip
     collection = _writable(collection_id, caller)
     if caller.regency_code is not None:
         raise edits.EditForbidden(
             f"a key of regency {caller.regency_code} adds features one at a time "
             "(POST /collections/{id}/items), each checked to lie in the regency"
         )
+    with _uploaded(file) as (path, name):
+        report = import_assets(
+            engine, collection.id, path, source_name=f"upload:{name}", skip_invalid=skip_invalid
+        )
+    result = report.to_dict()
+    with transaction(engine) as session:
+        edits.audit_import(session, caller, collection.id, name, result)
+    return JSONResponse(result)
+
+
+@contextmanager
+def _uploaded(file: UploadFile) -> Iterator[tuple[PathType, str]]:
+    """The upload as a file of its own name in a temporary folder (removed after)."""
     name = PathType(file.filename or "upload").name
     suffix = PathType(name).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
@@ -1015,12 +1052,30 @@ def import_features(
         path = folder / name
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out)
-        report = import_assets(
-            engine, collection.id, path, source_name=f"upload:{name}", skip_invalid=skip_invalid
-        )
+        yield path, name
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _import_boundaries(
+    engine: Any,
+    caller: Caller,
+    collection_id: str,
+    file: UploadFile,
+    skip_invalid: bool,
+    code_field: str | None,
+    name_field: str | None,
+) -> JSONResponse:
+    if caller.role != "admin":
+        raise edits.EditForbidden(
+            f"only an admin key may import boundaries, not a {caller.role} key"
+        )
+    with _uploaded(file) as (path, name):
+        report = import_boundaries(
+            engine, path, code_field=code_field, name_field=name_field,
+            source_name=f"upload:{name}", skip_invalid=skip_invalid,
+        )  # fmt: skip
     result = report.to_dict()
     with transaction(engine) as session:
-        edits.audit_import(session, caller, collection.id, name, result)
+        edits.audit_import(session, caller, collection_id, name, result)
     return JSONResponse(result)

@@ -413,3 +413,41 @@ def test_a_page_shows_text_from_the_registry_as_text(api, engine):
     page = api.get(created.headers["location"], params={"f": "html"})
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_boundaries_change_by_a_file_an_admin_imports(api, engine):
+    renamed = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": api.get(f"/collections/village/items/{WEST}").json()["geometry"],
+                "properties": {"kode": WEST, "nama": "Tulungrejo Baru"},
+            }
+        ],
+    }
+    upload = {"file": ("desa.geojson", json.dumps(renamed))}
+
+    by_planner = api.post(
+        "/collections/village/import", files=upload, headers=bearer(engine, "planner")
+    )
+    imported = api.post(
+        "/collections/village/import", files=upload, headers=bearer(engine, "admin")
+    )
+    edited = api.patch(
+        f"/collections/village/items/{WEST}",
+        json={"type": "Feature", "properties": {"name": "x"}},
+        headers={**bearer(engine, "admin"), "If-Match": '"village-1-v1"'},
+    )
+
+    assert by_planner.status_code == 403 and by_planner.json()["code"] == "forbidden"
+    assert imported.status_code == 200, imported.text
+    assert imported.json()["updated"] == 1
+    village = api.get(f"/collections/village/items/{WEST}").json()
+    assert village["properties"]["name"] == "Tulungrejo Baru"
+    assert edited.status_code == 405
+    assert "POST /collections/village/import" in edited.json()["detail"]
+    log = api.get("/audit", headers=bearer(engine, "admin")).json()["entries"]
+    assert [(e["collection"], e["action"], e["after"]["file"]) for e in log] == [
+        ("village", "import", "desa.geojson")
+    ]
