@@ -30,16 +30,19 @@ from geo.errors import PetadesaError
 from geo.store.db import transaction
 from geo.store.models import ASSET_LAYERS, MEASUREMENT_LAYERS, ApiKey, utcnow
 
+CENSUS = "village_census"
+"""The village census table: imported a file at a time by planners and admins."""
 WRITES: dict[str, frozenset[str]] = {
     "public": frozenset(),
     "planner": frozenset(
-        {"tower", "fibre_route", "fibre_node", "hotspot", "facility", *MEASUREMENT_LAYERS}
+        {"tower", "fibre_route", "fibre_node", "hotspot", "facility", *MEASUREMENT_LAYERS, CENSUS}
     ),
     "tourism": frozenset({"destination"}),
     "economy": frozenset({"product_site"}),
-    "admin": frozenset({*ASSET_LAYERS, *MEASUREMENT_LAYERS}),
+    "admin": frozenset({*ASSET_LAYERS, *MEASUREMENT_LAYERS, CENSUS}),
 }
-"""The collections each role may create, replace, update and delete features of."""
+"""The collections each role may create, replace, update and delete features of (and who may
+import the village census, :data:`CENSUS`)."""
 ROLES = tuple(WRITES)
 PREFIX_LENGTH = 8
 

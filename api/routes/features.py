@@ -64,7 +64,8 @@ from geo.edits import StaleEdit
 from geo.errors import CollectionNotFound, FeatureNotFound
 from geo.ingest.assets import import_assets
 from geo.ingest.boundaries import import_boundaries
-from geo.keys import Caller, caller_of
+from geo.ingest.census import import_census
+from geo.keys import CENSUS, Caller, caller_of
 from geo.queries import BBox
 from geo.store.db import transaction
 
@@ -1078,4 +1079,44 @@ def _import_boundaries(
     result = report.to_dict()
     with transaction(engine) as session:
         edits.audit_import(session, caller, collection_id, name, result)
+    return JSONResponse(result)
+
+
+@router.post(
+    "/census/import",
+    operation_id="importCensus",
+    name="importCensus",
+    responses=problem_responses(400, 401, 403, 413, 422),
+    summary="Import a village census (BPS PODES), as `petadesa census import` does",
+)
+def import_census_file(
+    engine: EngineDep,
+    caller: CallerDep,
+    file: Annotated[UploadFile, File(description="CSV, GeoPackage or any table GDAL reads")],
+    survey: Annotated[
+        str | None, Query(max_length=100, description="Its name (default: PODES <year>)")
+    ] = None,
+    survey_year: Annotated[int | None, Query(alias="survey-year", ge=1900, le=2100)] = None,
+    skip_invalid: Annotated[bool, Query(alias="skip-invalid")] = False,
+) -> JSONResponse:
+    """One row per village, keyed by Kemendagri code, in one transaction (planner, admin).
+
+    The same checks and report as the command line (422 with it when a row is refused); the
+    coverage register reads the census on its next run. Audited as one entry.
+    """
+    if not caller.may_write(CENSUS):
+        raise edits.EditForbidden(f"a {caller.role} key may not import the census")
+    if caller.regency_code is not None:
+        raise edits.EditForbidden(
+            f"a key of regency {caller.regency_code} may not import a census: it may hold "
+            "villages of other regencies"
+        )
+    with _uploaded(file) as (path, name):
+        report = import_census(
+            engine, path, survey=survey, survey_year=survey_year,
+            source_name=f"upload:{name}", skip_invalid=skip_invalid,
+        )  # fmt: skip
+    result = report.to_dict()
+    with transaction(engine) as session:
+        edits.audit_import(session, caller, CENSUS, name, result)
     return JSONResponse(result)

@@ -40,6 +40,7 @@ OPERATIONS = {
     ): "getTile",
     ("post", "/audit/{entryId}/revert"): "revertChange",
     ("get", "/summary"): "getSummary",
+    ("post", "/census/import"): "importCensus",
     ("get", "/summary/districts"): "getDistrictNumbers",
     ("get", "/summary/regencies"): "getRegencyNumbers",
     ("get", "/regencies"): "listRegencies",
