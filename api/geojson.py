@@ -66,6 +66,42 @@ def feature_texts(
     ]
 
 
+def row_feature_texts(
+    columns: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    geometries: np.ndarray,
+    properties: Sequence[str] | None = None,
+    *,
+    id_column: str,
+) -> list[str]:
+    """The Features of :func:`feature_texts`, from rows as the database gave them (no frame).
+
+    ``columns`` names the values of each row; missing values are ``null``, timestamps ISO
+    8601 with ``Z``, as :func:`feature_texts` renders them.
+    """
+    names = list(properties) if properties is not None else list(columns)
+    at = [columns.index(name) for name in names]
+    key = columns.index(id_column)
+    texts = shapely.to_geojson(geometries)
+    return [
+        _object(
+            type='"Feature"',
+            id=_dumps(row[key]),
+            geometry=geometry or "null",
+            properties=_dumps({name: _plain(row[i]) for name, i in zip(names, at, strict=True)}),
+        )
+        for row, geometry in zip(values, texts, strict=True)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _timestamp(pd.Timestamp(value))
+    if isinstance(value, float) and value != value:  # NaN: as a missing value
+        return None
+    return value
+
+
 def asset_properties(frame: pd.DataFrame) -> list[str]:
     """List the columns of an asset layer: common ones, the layer's own, then bookkeeping."""
     own = [

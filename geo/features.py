@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import geopandas as gpd
+import shapely
 
 from geo import queries
 from geo.cql import to_condition
@@ -200,6 +202,29 @@ COUNT_CAP = 100_000
 
 
 @dataclass
+class Rows:
+    """Features as the database gave them: column names, value tuples and geometries.
+
+    What a page becomes without a DataFrame between: :func:`items` with ``rows=True``, for a
+    server that renders the features straight to text (a frame costs more than the query).
+    """
+
+    columns: list[str]
+    values: list[tuple[Any, ...]]
+    geometries: np.ndarray
+    """Shapely geometries (lon/lat), one for each row."""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def frame(self) -> gpd.GeoDataFrame:
+        """The rows as a GeoDataFrame in EPSG:4326, as :func:`items` gives them by default."""
+        frame = pd.DataFrame(self.values, columns=self.columns)
+        geometry = gpd.GeoSeries(self.geometries, index=frame.index, crs=queries.CRS)
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs=queries.CRS)
+
+
+@dataclass
 class Page:
     """One page of a collection's features and how many matched in all.
 
@@ -208,7 +233,8 @@ class Page:
     of a filter over millions of speed-test tiles would cost more than the page).
     """
 
-    features: gpd.GeoDataFrame
+    features: Any
+    """A GeoDataFrame, or :class:`Rows` when asked for."""
     matched: int | None
 
 
@@ -389,6 +415,7 @@ def items(
     period: Period | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
+    rows: bool = False,
 ) -> Page:
     """Features ``offset`` to ``offset + limit`` of the collection, and how many matched.
 
@@ -399,7 +426,7 @@ def items(
     swapped, or a sort by what is not a queryable; :class:`geo.cql.CQLError` for a filter
     that cannot be served. ``period`` keeps the features whose day is in it (areas: each
     area's version in force then, its latest if several were); ValueError for a collection
-    without time.
+    without time. ``rows`` gives the features as :class:`Rows` instead of a GeoDataFrame.
     """
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
@@ -428,7 +455,7 @@ def items(
         condition = to_condition(session, cql, queryable, collection.geom)
         stmt, counted = stmt.where(condition), counted.where(condition)
     stmt = stmt.order_by(*order, collection.key).limit(limit).offset(offset)
-    frame = _frame(session, stmt)
+    frame = _rows(session, stmt) if rows else _frame(session, stmt)
     if bbox is None and cql is None and period is None:
         return Page(frame, count(session, collection))
     if len(frame) < limit and (offset == 0 or len(frame) > 0):  # this page is the last
@@ -469,6 +496,17 @@ def extent(session: Session, collection: Collection) -> tuple[float, float, floa
 def _select(collection: Collection, *, during: Period | None = None) -> Any:
     geometry = func.ST_AsBinary(collection.geom).label("geometry")
     return collection.select_from(select(*collection.properties, geometry), during=during)
+
+
+def _rows(session: Session, stmt: Any) -> Rows:
+    result = session.execute(stmt)
+    columns = list(result.keys())
+    at = columns.index("geometry")
+    values, wkb = [], []
+    for row in result:
+        wkb.append(None if row[at] is None else bytes(row[at]))
+        values.append(row[:at] + row[at + 1 :])
+    return Rows(columns[:at] + columns[at + 1 :], values, shapely.from_wkb(wkb))
 
 
 def _frame(session: Session, stmt: Any) -> gpd.GeoDataFrame:

@@ -38,6 +38,8 @@ BUFFER = 64
 MAX_FEATURES = 20_000
 """The most features one tile holds (the first in key order); a client zooms in for more."""
 MAX_ZOOM = 22
+HEAVY_ZOOM = 10
+"""Up to this zoom a tile of a province holds thousands of boundaries (tuned for on PostGIS)."""
 CACHE_TILES = 2_048
 _PROPERTIES = {
     "area": ("code", "name", "kind"),
@@ -133,6 +135,12 @@ def _postgis_tile(
     stmt = select(func.ST_AsMVT(literal_column("tile"), collection.id, EXTENT, "geom")).select_from(
         inner
     )
+    if z <= HEAVY_ZOOM:
+        # thousands of boundaries: JIT compiling costs more than it saves, and the sort by key
+        # (with the tile geometries) spills to disk at the default work_mem; one round trip
+        session.execute(
+            select(func.set_config("jit", "off", True), func.set_config("work_mem", "64MB", True))
+        )
     data = session.execute(stmt).scalar()
     return bytes(data or b"")
 

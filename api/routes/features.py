@@ -55,7 +55,13 @@ from api.errors import (
     Unauthorized,
     problem_responses,
 )
-from api.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, feature_texts, with_members
+from api.geojson import (
+    GEOJSON_MEDIA_TYPE,
+    GeoJSONResponse,
+    feature_texts,
+    row_feature_texts,
+    with_members,
+)
 from api.schemas import Collection, CollectionList, Conformance, Link
 from geo import cql as geocql
 from geo import crs as geocrs
@@ -302,9 +308,12 @@ def get_features(
     try:
         tree = geocql.parse(filter_text, filter_lang) if filter_text is not None else None
         period = features.Period.parse(datetime) if datetime is not None else None
+        # GeoJSON in CRS84 (the default, and what clients ask for) is rendered from the rows
+        # as they come; a DataFrame between costs more than the query (bench/api.py).
+        straight = served.epsg is None and not html.wants_html(request)
         page = features.items(
             session, collection, bbox=box, cql=tree, sortby=_sortby(sortby, queryable),
-            period=period, limit=limit, offset=offset,
+            period=period, limit=limit, offset=offset, rows=straight,
         )  # fmt: skip
     except geocql.CQLError as exc:
         raise InvalidFilter(str(exc)) from None
@@ -312,10 +321,16 @@ def get_features(
         raise InvalidFilter(f"the database refused this filter: {exc.orig}") from None
     except ValueError as exc:
         raise InvalidParameter(str(exc)) from None
-    frame = geocrs.to_served(page.features, served)
-    if html.wants_html(request):
-        return _items_page(request, collection, frame, page.matched, limit, offset)
-    texts = feature_texts(frame, chosen, id_column=_key(collection))
+    if straight:
+        rows = page.features
+        texts = row_feature_texts(
+            rows.columns, rows.values, rows.geometries, chosen, id_column=_key(collection)
+        )
+    else:
+        frame = geocrs.to_served(page.features, served)
+        if html.wants_html(request):
+            return _items_page(request, collection, frame, page.matched, limit, offset)
+        texts = feature_texts(frame, chosen, id_column=_key(collection))
     links = _page_links(request, collection, limit, offset, len(texts), page.matched)
     body = with_members(
         '{"type":"FeatureCollection","features":[' + ",".join(texts) + "]}",
