@@ -37,6 +37,6 @@ ENV PETADESA_MAP_NODE_MODULES=/app/node_modules \
     PETADESA_API_HOST=0.0.0.0 \
     PETADESA_API_PORT=8000
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
+HEALTHCHECK --interval=10s --timeout=3s --retries=5 --start-period=60s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
 CMD ["petadesa", "serve"]

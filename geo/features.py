@@ -59,6 +59,8 @@ _TEMPORAL = {
     "speed_test": "measured_on",
 }
 """The layers whose features have a day, and the property that holds it."""
+_QUARTERS = {"speed_tile"}
+"""Layers whose day is the first of a quarter the feature stands for (Ookla's tiles)."""
 
 
 @dataclass(frozen=True)
@@ -239,18 +241,24 @@ class Page:
 
 
 def stamp(session: Session, collection: Collection) -> str:
-    """What changes whenever the collection's features do: its tables' change counters.
+    """What changes whenever the collection's features do: its tables' latest logged writes.
 
-    The counters are bumped by triggers on every write (:class:`~geo.store.models.LayerChange`),
-    so this is one keyed read, at any size of table.
+    Triggers log every write (:class:`~geo.store.models.LayerChange`), so this is one indexed
+    read at any size of table; each entry's random token keeps a database built again from
+    scratch from repeating a stamp.
     """
+    latest = (
+        select(func.max(LayerChange.id))
+        .where(LayerChange.layer.in_(collection.tables))
+        .group_by(LayerChange.layer)
+    )
     rows = session.execute(
-        select(LayerChange.layer, LayerChange.version).where(
-            LayerChange.layer.in_(collection.tables)
+        select(LayerChange.layer, LayerChange.id, LayerChange.token).where(
+            LayerChange.id.in_(latest.scalar_subquery())
         )
     ).all()
-    versions = dict(rows)
-    return ".".join(str(versions.get(table, "-")) for table in collection.tables)
+    logged = {layer: f"{id_}-{token}" for layer, id_, token in rows}
+    return ".".join(logged.get(table, "-") for table in collection.tables)
 
 
 @dataclass(frozen=True)
@@ -312,7 +320,7 @@ def _day(part: str, text: str) -> dt.date | None:
         ) from None
     if moment.tzinfo is None:
         raise ValueError(f"datetime {text!r}: {part!r} needs its time zone (Z or +07:00)")
-    return moment.astimezone(dt.UTC).date()
+    return moment.date()  # the day where it was given: 06:00+07:00 is that day in Indonesia
 
 
 @dataclass
@@ -372,7 +380,11 @@ def time_span(session: Session, collection: Collection) -> tuple[dt.date | None,
 
     def read() -> tuple[dt.date | None, dt.date | None]:
         start, end = session.execute(stmt).one()
-        return (start, None if collection.kind == "area" else end) if start else (None, None)
+        if start is None:
+            return None, None
+        if collection.kind == "area":
+            return start, None
+        return start, _quarter_end(end) if collection.id in _QUARTERS else end
 
     return _kept(session, collection, "time", read)
 
@@ -390,7 +402,19 @@ def _when(collection: Collection, period: Period | None) -> tuple[Period | None,
         raise ValueError(f"datetime: {collection.id} has no time; collections with time: {timed}")
     if collection.kind == "area":
         return period, None
+    if collection.id in _QUARTERS and period.start is not None:
+        # a tile's day is its quarter's first: a quarter that began before the start overlaps
+        period = Period(_quarter_start(period.start), period.end)
     return None, period.condition(getattr(collection.model, collection.temporal))
+
+
+def _quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def _quarter_end(first: dt.date) -> dt.date:
+    after = dt.date(first.year + (first.month > 9), (first.month + 2) % 12 + 1, 1)
+    return after - dt.timedelta(days=1)
 
 
 def _in_force_during(model: Any, period: Period) -> Any:

@@ -1050,17 +1050,15 @@ def import_features(
         report = import_assets(
             engine, collection.id, path, source_name=f"upload:{name}", skip_invalid=skip_invalid
         )
-    result = report.to_dict()
-    with transaction(engine) as session:
-        edits.audit_import(session, caller, collection.id, name, result)
-    return JSONResponse(result)
+    return _audited(engine, caller, collection.id, name, report.to_dict())
 
 
 @contextmanager
 def _uploaded(file: UploadFile) -> Iterator[tuple[PathType, str]]:
     """The upload as a file of its own name in a temporary folder (removed after)."""
-    name = PathType(file.filename or "upload").name
+    name = PathType((file.filename or "upload").replace("\x00", "")).name or "upload"
     suffix = PathType(name).suffix.lower()
+    name = PathType(name).stem[:100] + suffix  # a name the file system takes
     if suffix not in UPLOAD_SUFFIXES:
         raise InvalidParameter(f"{name}: send one of {', '.join(UPLOAD_SUFFIXES)}")
     folder = PathType(tempfile.mkdtemp(prefix="petadesa-upload-"))
@@ -1091,10 +1089,7 @@ def _import_boundaries(
             engine, path, code_field=code_field, name_field=name_field,
             source_name=f"upload:{name}", skip_invalid=skip_invalid,
         )  # fmt: skip
-    result = report.to_dict()
-    with transaction(engine) as session:
-        edits.audit_import(session, caller, collection_id, name, result)
-    return JSONResponse(result)
+    return _audited(engine, caller, collection_id, name, report.to_dict())
 
 
 @router.post(
@@ -1131,7 +1126,13 @@ def import_census_file(
             engine, path, survey=survey, survey_year=survey_year,
             source_name=f"upload:{name}", skip_invalid=skip_invalid,
         )  # fmt: skip
-    result = report.to_dict()
+    return _audited(engine, caller, CENSUS, name, report.to_dict())
+
+
+def _audited(
+    engine: Any, caller: Caller, collection: str, name: str, result: dict[str, Any]
+) -> JSONResponse:
+    """The import's report, once it is in the audit log (one entry for the file)."""
     with transaction(engine) as session:
-        edits.audit_import(session, caller, CENSUS, name, result)
+        edits.audit_import(session, caller, collection, name, result)
     return JSONResponse(result)

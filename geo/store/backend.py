@@ -439,11 +439,11 @@ class GeoPackage(Backend):
     upgrades_on_open = True
 
     def schema_behind(self, engine: Engine) -> bool:
-        """Whether the file lacks a table or a column of this version's models."""
+        """Whether the file lacks a table, a column or a change trigger of this version's."""
         tables = set(sqlalchemy.inspect(engine).get_table_names())
-        return any(t.name not in tables for t in Base.metadata.sorted_tables) or bool(
-            self.missing_columns(engine)
-        )
+        if any(t.name not in tables for t in Base.metadata.sorted_tables):
+            return True
+        return bool(self.missing_columns(engine)) or bool(self.missing_triggers(engine))
 
     def _add_missing_columns(self, engine: Engine) -> None:
         """Upgrade a file of an older version: add the columns later versions added.
@@ -489,25 +489,40 @@ class GeoPackage(Backend):
                 )
 
     def _add_change_triggers(self, engine: Engine) -> None:
-        """Count every write to a served table in ``layer_change`` (:class:`LayerChange`).
+        """Log every write to a served table in ``layer_change`` (:class:`LayerChange`).
 
-        SQLite's triggers run once a row: a bulk load bumps the count once a feature, which is
-        one keyed update of a row already in the page cache.
+        SQLite's triggers run once a row, and writers of one file take turns anyway: each
+        write appends a row and a trigger on the log keeps only each table's latest.
         """
         with engine.begin() as conn:
-            for table_name in CHANGE_TRACKED:
-                conn.execute(
-                    text("INSERT OR IGNORE INTO layer_change (layer, version) VALUES (:t, 0)"),
-                    {"t": table_name},
+            conn.execute(
+                text(
+                    "CREATE TRIGGER IF NOT EXISTS layer_change_pruned AFTER INSERT ON "
+                    "layer_change BEGIN DELETE FROM layer_change WHERE layer = NEW.layer "
+                    "AND id < NEW.id; END"
                 )
+            )
+            for table_name in CHANGE_TRACKED:
                 for event_ in ("INSERT", "UPDATE", "DELETE"):
                     conn.execute(
                         text(
                             f'CREATE TRIGGER IF NOT EXISTS "{table_name}_changed_{event_.lower()}" '
-                            f'AFTER {event_} ON "{table_name}" BEGIN UPDATE layer_change '
-                            f"SET version = version + 1 WHERE layer = '{table_name}'; END"
+                            f'AFTER {event_} ON "{table_name}" BEGIN INSERT INTO layer_change '
+                            f"(layer, token) VALUES ('{table_name}', hex(randomblob(8))); END"
                         )
                     )
+            seeded = set(conn.scalars(text("SELECT DISTINCT layer FROM layer_change")))
+            for table_name in sorted(set(CHANGE_TRACKED) - seeded):
+                conn.execute(
+                    text("INSERT INTO layer_change (layer, token) VALUES (:t, hex(randomblob(8)))"),
+                    {"t": table_name},
+                )
+
+    def missing_triggers(self, engine: Engine) -> list[str]:
+        """The served tables without their change triggers (a table QGIS wrote anew, say)."""
+        with engine.connect() as conn:
+            names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+        return [t for t in CHANGE_TRACKED if f"{t}_changed_insert" not in names]
 
     def describe(self, engine: Engine) -> str:
         """``GeoPackage /absolute/path.gpkg``."""
@@ -825,9 +840,23 @@ class PostGIS(Backend):
         with engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         upgrade_postgis(engine)
+        with engine.begin() as conn:  # a table made anew since gets its trigger back
+            add_postgis_change_triggers(conn, CHANGE_TRACKED)
+            conn.execute(  # the log: each table's latest row is all a stamp reads
+                text(
+                    "DELETE FROM layer_change WHERE id < "
+                    "(SELECT max(id) FROM layer_change AS l WHERE l.layer = layer_change.layer)"
+                )
+            )
+
+    def missing_triggers(self, engine: Engine) -> list[str]:
+        """The served tables without their change trigger (a table made anew, say)."""
+        with engine.connect() as conn:
+            names = set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+        return [t for t in CHANGE_TRACKED if f"{t}_changed" not in names]
 
     def schema_behind(self, engine: Engine) -> bool:
-        """Whether the database's Alembic revision is not this version's head."""
+        """Whether the revision is not this version's head, or a change trigger is missing."""
         from alembic.migration import MigrationContext  # noqa: PLC0415 - PostGIS only
         from alembic.script import ScriptDirectory  # noqa: PLC0415
 
@@ -836,7 +865,7 @@ class PostGIS(Backend):
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
             head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
-        return current != head
+        return current != head or bool(self.missing_triggers(engine))
 
     def describe(self, engine: Engine) -> str:
         """``PostGIS postgresql+psycopg://user:***@host/db``."""
@@ -851,6 +880,46 @@ _BY_DIALECT: dict[str, type[Backend]] = {
     "geopackage": GeoPackage,
     "sqlite": GeoPackage,
 }
+
+
+POSTGIS_CHANGE_FUNCTION = """
+CREATE OR REPLACE FUNCTION petadesa_layer_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO layer_change (layer, token) VALUES (TG_TABLE_NAME, gen_random_uuid()::text);
+    RETURN NULL;
+END
+$$
+"""
+"""Append a row for the table written: an insert, so concurrent writers never wait here; as
+its owner (a writer needs no rights on the log) and with the schema it was made in."""
+
+
+def add_postgis_change_triggers(conn: Connection, tables: Sequence[str]) -> None:
+    """The log function, each table's statement trigger (COPY and TRUNCATE included), a row.
+
+    Idempotent: what exists is left, what is missing (a table made anew by ``ogr2ogr
+    -overwrite``, say) is added.
+    """
+    conn.execute(text(POSTGIS_CHANGE_FUNCTION))
+    have = set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+    seeded = set(conn.scalars(text("SELECT DISTINCT layer FROM layer_change")))
+    for table_name in tables:
+        if f"{table_name}_changed" not in have:
+            conn.execute(
+                text(
+                    f'CREATE TRIGGER "{table_name}_changed" AFTER INSERT OR UPDATE OR DELETE '
+                    f'OR TRUNCATE ON "{table_name}" FOR EACH STATEMENT '
+                    "EXECUTE FUNCTION petadesa_layer_changed()"
+                )
+            )
+        if table_name not in seeded:
+            conn.execute(
+                text(
+                    "INSERT INTO layer_change (layer, token) VALUES (:t, gen_random_uuid()::text)"
+                ),
+                {"t": table_name},
+            )
 
 
 def backend_of(bind: Session | Connection | Engine) -> Backend:

@@ -526,17 +526,26 @@ class AuditEntry(Base):
 
 
 class LayerChange(Base):
-    """How many times a served table has changed: bumped by a trigger on every write.
+    """A write to a served table: appended by a trigger on every write, by any program.
 
-    One row a table (:data:`CHANGE_TRACKED`); the triggers (:mod:`geo.store.backend`) run on
-    every write by any program, this one, QGIS editing the GeoPackage or ``psql``, so a cache
-    keyed by these numbers (the vector tiles, the counts of a collection) is never stale and
-    costs one keyed read to check.
+    The triggers (:mod:`geo.store.backend`) run for this program, QGIS editing the GeoPackage
+    or ``psql`` alike, so a cache keyed by a table's latest row here (the vector tiles, the
+    counts of a collection) is never stale and costs one indexed read to check. A row is
+    appended rather than a counter bumped, so concurrent writers of one table on PostGIS
+    never wait for each other here; ``token`` is random, so a database built again from
+    scratch (its ids starting over) never repeats a stamp a running server has seen. The
+    GeoPackage keeps only each table's latest row (a trigger deletes the older); on PostGIS
+    ``petadesa init`` deletes them.
     """
 
     __tablename__ = "layer_change"
-    layer: Mapped[str] = mapped_column(Text, primary_key=True)
-    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite", "geopackage"), primary_key=True
+    )
+    layer: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_layer_change_layer_id", "layer", "id"),)
 
 
 @dataclass(frozen=True)

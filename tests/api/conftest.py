@@ -32,7 +32,7 @@ from api.settings import ApiSettings
 from geo import queries
 from geo.demo import build_demo_registry
 from geo.store.db import make_engine, transaction
-from tests.api.test_server import _wait_until_up, start_server, stop_server
+from tests.api.test_server import running_server
 
 BACKENDS = ("gpkg", "postgis")
 MALANG = "35.07"
@@ -113,12 +113,8 @@ def registry(registry_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def served(registry_url: str, tmp_path: Path) -> Iterator[str]:
     """The base URL of the real server (``api.server.serve``, one worker) over the registry."""
-    server, base = start_server(registry_url, tmp_path, workers=1)
-    try:
-        _wait_until_up(f"{base}/health", server)
+    with running_server(registry_url, tmp_path) as base:
         yield base
-    finally:
-        stop_server(server)
 
 
 @pytest.fixture(scope="session")

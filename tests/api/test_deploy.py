@@ -20,6 +20,7 @@ import morecantile
 import pytest
 import yaml
 
+from api.server import MAX_REQUEST_HEAD_BYTES
 from api.settings import ApiSettings
 from geo.keys import create_key
 from geo.settings import DatabaseSettings
@@ -96,7 +97,12 @@ def test_compose_migrates_once_then_starts_the_replicas_behind_nginx():
         assert name in _api_variables() | _database_variables() | {"FORWARDED_ALLOW_IPS"}, name
     [mount] = services["proxy"]["volumes"]
     conf = REPO / mount.split(":")[0]
-    assert re.search(r"server api:8000 resolve;", conf.read_text())
+    text = conf.read_text()
+    assert re.search(r"^\s*server api:8000 resolve;$", text, flags=re.MULTILINE)
+    version = re.search(r"nginx:(\d+)\.(\d+)\.(\d+)", services["proxy"]["image"])
+    assert tuple(map(int, version.groups())) >= (1, 27, 3)  # "resolve" in open-source nginx
+    [buffers] = re.findall(r"large_client_header_buffers \d+ (\d+)k;", text)
+    assert int(buffers) * 1024 >= MAX_REQUEST_HEAD_BYTES  # a long filter gets past nginx
 
 
 def _api_variables() -> set[str]:

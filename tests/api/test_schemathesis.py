@@ -11,7 +11,6 @@ an earlier 4xx, which are checked the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -26,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.main import create_app
 from api.settings import ApiSettings
-from tests.api.test_server import _wait_until_up, start_server, stop_server
+from tests.api.test_server import running_server
 
 CHECKS = [
     not_a_server_error,
@@ -41,13 +40,8 @@ EXAMPLES = 30
 @pytest.fixture(scope="module")
 def served_once(registry_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real server for the module (a server a generated case would cost seconds)."""
-    cwd: Path = tmp_path_factory.mktemp("schemathesis")
-    server, base = start_server(registry_url, cwd, workers=1)
-    try:
-        _wait_until_up(f"{base}/health", server)
+    with running_server(registry_url, tmp_path_factory.mktemp("schemathesis")) as base:
         yield base
-    finally:
-        stop_server(server)
 
 
 # The document does not depend on the backend: read from the app, the cases go to the servers.

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -67,16 +69,28 @@ def stop_server(server: subprocess.Popen) -> str:
     return output
 
 
+@contextmanager
+def running_server(registry_url: str, cwd, workers: int = 1) -> Iterator[str]:
+    """A server of :func:`start_server`, once it answers: its base URL; stopped after."""
+    server, base = start_server(registry_url, cwd, workers=workers)
+    try:
+        _wait_until_up(f"{base}/health", server)
+        yield base
+    finally:
+        stop_server(server)
+
+
 def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"the server exited with {server.returncode}")
         try:
-            httpx.get(url, timeout=2)
-            return
+            if httpx.get(url, timeout=2).status_code == 200:  # 503: up, but not its database
+                return
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     pytest.fail(f"the server did not answer within {seconds} s")
 
 
