@@ -283,6 +283,7 @@ def test_the_census_is_a_table_gis_clients_list_in_the_geopackage(batu, shared_d
         "village_connectivity": "attributes",
         "api_key": "attributes",
         "audit_log": "attributes",
+        "layer_change": "attributes",
     }
 
 
