@@ -43,17 +43,32 @@ class GeoJSONResponse(JSONResponse):
         return super().render(content)
 
 
+DEGREES = 7
+"""Decimals of longitude and latitude served: 1.1 cm (RFC 7946 suggests 6); the stored
+doubles' last digits are noise from reprojection and repair, and 40% of a page's bytes."""
+
+
+def geometry_texts(geometries: np.ndarray, decimals: int = DEGREES) -> np.ndarray:
+    """GeoJSON geometry texts, coordinates rounded to ``decimals``."""
+    rounded = shapely.transform(geometries, lambda xy: np.round(xy, decimals))
+    return shapely.to_geojson(rounded)
+
+
 def feature_texts(
-    frame: gpd.GeoDataFrame, properties: Sequence[str] | None = None, *, id_column: str
+    frame: gpd.GeoDataFrame,
+    properties: Sequence[str] | None = None,
+    *,
+    id_column: str,
+    decimals: int = DEGREES,
 ) -> list[str]:
     """Render each row as the text of a GeoJSON Feature.
 
     ``properties`` names the columns to publish (default: every column but the geometry);
-    ``id_column`` gives the Feature ``id``.
+    ``id_column`` gives the Feature ``id``; coordinates keep ``decimals`` (metres: pass 2).
     """
     columns = [c for c in frame.columns if c != frame.geometry.name]
     records = _records(frame[list(properties) if properties is not None else columns])
-    geometries = shapely.to_geojson(np.asarray(frame.geometry.values))
+    geometries = geometry_texts(np.asarray(frame.geometry.values), decimals)
     ids = _records(frame[[id_column]])
     return [
         _object(
@@ -73,6 +88,7 @@ def row_feature_texts(
     properties: Sequence[str] | None = None,
     *,
     id_column: str,
+    decimals: int = DEGREES,
 ) -> list[str]:
     """The Features of :func:`feature_texts`, from rows as the database gave them (no frame).
 
@@ -82,7 +98,7 @@ def row_feature_texts(
     names = list(properties) if properties is not None else list(columns)
     at = [columns.index(name) for name in names]
     key = columns.index(id_column)
-    texts = shapely.to_geojson(geometries)
+    texts = geometry_texts(geometries, decimals)
     return [
         _object(
             type='"Feature"',

@@ -42,6 +42,11 @@ class ServedCRS:
         """Whether coordinates are latitude, longitude (EPSG:4326 by its definition)."""
         return self.epsg == 4326
 
+    @property
+    def decimals(self) -> int:
+        """Decimals coordinates are served with: about a centimetre (degrees 7, metres 2)."""
+        return 7 if self.epsg in (None, 4326) else 2
+
 
 def supported_uris() -> list[str]:
     """The URIs of every CRS served, CRS84 first."""

@@ -330,7 +330,7 @@ def get_features(
         frame = geocrs.to_served(page.features, served)
         if html.wants_html(request):
             return _items_page(request, collection, frame, page.matched, limit, offset)
-        texts = feature_texts(frame, chosen, id_column=_key(collection))
+        texts = feature_texts(frame, chosen, id_column=_key(collection), decimals=served.decimals)
     links = _page_links(request, collection, limit, offset, len(texts), page.matched)
     body = with_members(
         '{"type":"FeatureCollection","features":[' + ",".join(texts) + "]}",
@@ -374,7 +374,9 @@ def get_feature(
         rows.append(["geometry", frame.geometry.iloc[0].geom_type])
         title = f"{collection.title}: {record.get('name') or feature_id}"
         return html.page(request, title, columns=["property", "value"], rows=rows)
-    [text] = feature_texts(geocrs.to_served(frame, served), id_column=_key(collection))
+    [text] = feature_texts(
+        geocrs.to_served(frame, served), id_column=_key(collection), decimals=served.decimals
+    )
     self = str(request.url_for("getFeature", collectionId=collection.id, featureId=feature_id))
     home = str(request.url_for("describeCollection", collectionId=collection.id))
     links = [

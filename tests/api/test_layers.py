@@ -41,7 +41,7 @@ def test_items_of_every_layer(client, registry, layer):
     assert [f.id for f in items.features] == list(expected["id"])
     if items.features:
         first = items.features[0]
-        assert shape(first.geometry.model_dump()).equals(expected.geometry.iloc[0])
+        assert shape(first.geometry.model_dump()).equals_exact(expected.geometry.iloc[0], 1e-7)
         assert set(first.properties.model_dump()) == set(expected.columns) - {"geometry"}
 
 
