@@ -323,30 +323,43 @@ def _day(part: str, text: str) -> dt.date | None:
     return moment.date()  # the day where it was given: 06:00+07:00 is that day in Indonesia
 
 
-@dataclass
-class _Kept:
-    """What was read of each collection (its count, its time span), by database and stamp."""
+class Kept:
+    """Values by key, at most ``most`` of them, the least recently used dropped first.
 
-    values: OrderedDict[tuple[str, str, str, str], Any]
-    lock: Lock
+    Thread-safe (the API's worker threads share one); values are never ``None``.
+    """
+
+    def __init__(self) -> None:
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: Any) -> Any:
+        """The value kept under ``key``, or ``None``."""
+        with self._lock:
+            if key not in self._values:
+                return None
+            self._values.move_to_end(key)
+            return self._values[key]
+
+    def put(self, key: Any, value: Any, most: int) -> None:
+        """Keep ``value`` under ``key``, then drop the oldest beyond ``most``."""
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > most:
+                self._values.popitem(last=False)
 
 
-_KEPT = _Kept(OrderedDict(), Lock())
+_KEPT = Kept()
 _KEPT_MOST = 512
 
 
 def _kept(session: Session, collection: Collection, what: str, read: Any) -> Any:
     """``read()`` once, then kept until the collection changes (a new :func:`stamp`)."""
     key = (str(session.get_bind().url), collection.id, what, stamp(session, collection))
-    with _KEPT.lock:
-        if key in _KEPT.values:
-            _KEPT.values.move_to_end(key)
-            return _KEPT.values[key]
-    value = read()
-    with _KEPT.lock:
-        _KEPT.values[key] = value
-        while len(_KEPT.values) > _KEPT_MOST:
-            _KEPT.values.popitem(last=False)
+    value = _KEPT.get(key)
+    if value is None:
+        value = read()
+        _KEPT.put(key, value, _KEPT_MOST)
     return value
 
 

@@ -160,10 +160,10 @@ def decision_numbers(
             Village.in_force(), _in_regency(Village.code, regency)
         ),
     )
-    register = queries.connectivity(session, regency=regency)
-    classes = register.set_index("code")["connectivity_class"]
-    fibre = register.set_index("code")["has_fibre"].fillna(False).astype(bool)
-    uncovered = register.set_index("code")["population_uncovered"]
+    register = queries.connectivity(session, regency=regency).set_index("code")
+    classes = register["connectivity_class"]
+    fibre = register["has_fibre"].fillna(False).astype(bool)
+    uncovered = register["population_uncovered"]
     linked = {
         layer: _linked_villages(session, layer, regency)
         for layer in ("destination", "product_site")

@@ -14,9 +14,6 @@ tables (:func:`geo.features.stamp`), read with each request, so any write throug
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
-from threading import Lock
 from typing import Any
 
 import mapbox_vector_tile
@@ -68,13 +65,7 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise TileOutOfRange(f"tile column {x} or row {y} is outside 0..{side - 1} at zoom {z}")
 
 
-@dataclass
-class _Cache:
-    tiles: OrderedDict[tuple[Any, ...], bytes]
-    lock: Lock
-
-
-_CACHE = _Cache(OrderedDict(), Lock())
+_CACHE = features.Kept()
 
 
 def tile(
@@ -84,18 +75,13 @@ def tile(
     check_tile(z, x, y)
     version = features.stamp(session, collection)
     key = (str(session.get_bind().url), collection.id, z, x, y, version)
-    with _CACHE.lock:
-        if key in _CACHE.tiles:
-            _CACHE.tiles.move_to_end(key)
-            return _CACHE.tiles[key], version
-    if backend_of(session).makes_vector_tiles:
-        data = _postgis_tile(session, collection, z, x, y)
-    else:
-        data = _encoded_tile(session, collection, z, x, y)
-    with _CACHE.lock:
-        _CACHE.tiles[key] = data
-        while len(_CACHE.tiles) > CACHE_TILES:
-            _CACHE.tiles.popitem(last=False)
+    data = _CACHE.get(key)
+    if data is None:
+        if backend_of(session).makes_vector_tiles:
+            data = _postgis_tile(session, collection, z, x, y)
+        else:
+            data = _encoded_tile(session, collection, z, x, y)
+        _CACHE.put(key, data, CACHE_TILES)
     return data, version
 
 

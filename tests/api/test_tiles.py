@@ -82,7 +82,7 @@ def test_tilejson_and_tilesets_tell_a_web_map_where_the_tiles_are(client, villag
 
 def test_a_tile_holds_at_most_the_cap(client, villages, monkeypatch):
     monkeypatch.setattr(tiles, "MAX_FEATURES", 5)
-    monkeypatch.setattr(tiles, "_CACHE", tiles._Cache(tiles.OrderedDict(), tiles.Lock()))
+    monkeypatch.setattr(tiles, "_CACHE", tiles.features.Kept())  # an empty cache
     t = TMS.tile(villages["label_lon"].iloc[100], villages["label_lat"].iloc[100], 8)
 
     decoded = mapbox_vector_tile.decode(
