@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Text, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import geopandas as gpd
@@ -247,18 +247,35 @@ def stamp(session: Session, collection: Collection) -> str:
     read at any size of table; each entry's random token keeps a database built again from
     scratch from repeating a stamp.
     """
-    latest = (
-        select(func.max(LayerChange.id))
-        .where(LayerChange.layer.in_(collection.tables))
-        .group_by(LayerChange.layer)
-    )
-    rows = session.execute(
-        select(LayerChange.layer, LayerChange.id, LayerChange.token).where(
-            LayerChange.id.in_(latest.scalar_subquery())
-        )
-    ).all()
-    logged = {layer: f"{id_}-{token}" for layer, id_, token in rows}
-    return ".".join(logged.get(table, "-") for table in collection.tables)
+    return str(session.execute(select(stamp_of(collection))).scalar_one())
+
+
+def stamp_of(collection: Collection) -> Any:
+    """The SQL expression :func:`stamp` reads, to read it beside something else in one query.
+
+    A read of the stamp and the features in one statement sees one snapshot of both: what is
+    kept under the stamp is what the tables held at it.
+    """
+    found = _STAMPS.get(collection.id)
+    if found is None:
+        parts = []
+        for table in collection.tables:
+            latest = (
+                select(cast(LayerChange.id, Text) + "-" + LayerChange.token)
+                .where(LayerChange.layer == table)
+                .order_by(LayerChange.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            parts.append(func.coalesce(latest, "-"))
+        found = parts[0]
+        for part in parts[1:]:
+            found = found + "." + part
+        found = _STAMPS.setdefault(collection.id, found.label("stamp"))
+    return found
+
+
+_STAMPS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ tables (:func:`geo.features.stamp`), read with each request, so any write throug
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import mapbox_vector_tile
 import morecantile
 import numpy as np
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import Float, Integer, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 import shapely
@@ -71,17 +72,27 @@ _CACHE = features.Kept()
 def tile(
     session: Session, collection: features.Collection, z: int, x: int, y: int
 ) -> tuple[bytes, str]:
-    """The tile's bytes (MVT, one layer named as the collection) and its stamp."""
+    """The tile's bytes (MVT, one layer named as the collection) and its stamp.
+
+    A tile made is kept with the stamp it was made at; asked again, the stamp is read (one
+    indexed query) and the kept bytes served while it holds. On PostGIS a tile not kept is
+    read with its stamp in one statement: one round trip, one snapshot.
+    """
     check_tile(z, x, y)
-    version = features.stamp(session, collection)
-    key = (str(session.get_bind().url), collection.id, z, x, y, version)
-    data = _CACHE.get(key)
-    if data is None:
-        if backend_of(session).makes_vector_tiles:
+    where = (str(session.get_bind().url), collection.id, z, x, y)
+    kept = _CACHE.get(where)
+    postgis = backend_of(session).makes_vector_tiles
+    if kept is not None or not postgis:
+        version = features.stamp(session, collection)
+        if kept is not None and kept[0] == version:
+            return kept[1], version
+        if postgis:
             data = _postgis_tile(session, collection, z, x, y)
         else:
             data = _encoded_tile(session, collection, z, x, y)
-        _CACHE.put(key, data, CACHE_TILES)
+    else:
+        data, version = _postgis_tile(session, collection, z, x, y, stamped=True)
+    _CACHE.put(where, (version, data), CACHE_TILES)
     return data, version
 
 
@@ -105,30 +116,62 @@ def _columns(collection: features.Collection) -> list[Any]:
     return [queryable[name].label(name) for name in properties(collection)]
 
 
+_HEAVY = select(func.set_config("jit", "off", True), func.set_config("work_mem", "64MB", True))
+"""Thousands of boundaries in a tile: JIT compiling costs more than it saves, and the sort by
+key (with the tile geometries) spills to disk at the default work_mem."""
+
+
 def _postgis_tile(
-    session: Session, collection: features.Collection, z: int, x: int, y: int
-) -> bytes:
-    """``ST_AsMVT`` over the features whose box meets the tile's (GiST), simplified, clipped."""
+    session: Session,
+    collection: features.Collection,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    stamped: bool = False,
+) -> Any:
+    """``ST_AsMVT`` over the features whose box meets the tile's (GiST), simplified, clipped.
+
+    With ``stamped``, the bytes and the collection's stamp read in the same statement.
+    """
+    _, (west, south, east, north) = _bounds(z, x, y)
+    params = {
+        "z": z, "x": x, "y": y, "tolerance": _tolerance(z),
+        "west": west, "south": south, "east": east, "north": north, "most": MAX_FEATURES,
+    }  # fmt: skip
+    if z <= HEAVY_ZOOM:
+        session.execute(_HEAVY)
+    row = session.execute(_tile_statement(collection, stamped), params).one()
+    data = bytes(row.data or b"")
+    return (data, str(row.stamp)) if stamped else data
+
+
+@functools.cache
+def _tile_statement(collection: features.Collection, stamped: bool) -> Any:
+    """The tile query of a collection, built once, its tile and box bound parameters."""
+    z, x, y = (
+        bindparam("z", type_=Integer),
+        bindparam("x", type_=Integer),
+        bindparam("y", type_=Integer),
+    )
     envelope = func.ST_TileEnvelope(z, x, y)
     projected = func.ST_Transform(collection.geom, 3857)
     if collection.geometry_type != "Point":
-        projected = func.ST_Simplify(projected, _tolerance(z), True)
+        projected = func.ST_Simplify(projected, bindparam("tolerance", type_=Float), True)
     geometry = func.ST_AsMVTGeom(projected, envelope, EXTENT, BUFFER, True).label("geom")
-    _, lonlat = _bounds(z, x, y)
-    inner = collection.select_from(select(geometry, *_columns(collection)))
-    inner = backend_of(session).within_bbox(inner, collection.model, collection.geom, lonlat)
-    inner = inner.order_by(collection.key).limit(MAX_FEATURES).subquery("tile")
-    stmt = select(func.ST_AsMVT(literal_column("tile"), collection.id, EXTENT, "geom")).select_from(
-        inner
+    box = func.ST_MakeEnvelope(
+        *(bindparam(side, type_=Float) for side in ("west", "south", "east", "north")), 4326
     )
-    if z <= HEAVY_ZOOM:
-        # thousands of boundaries: JIT compiling costs more than it saves, and the sort by key
-        # (with the tile geometries) spills to disk at the default work_mem; one round trip
-        session.execute(
-            select(func.set_config("jit", "off", True), func.set_config("work_mem", "64MB", True))
-        )
-    data = session.execute(stmt).scalar()
-    return bytes(data or b"")
+    inner = collection.select_from(select(geometry, *_columns(collection)))
+    inner = inner.where(func.ST_Intersects(collection.geom, box))
+    inner = inner.order_by(collection.key).limit(bindparam("most", type_=Integer)).subquery("tile")
+    data = (
+        select(func.ST_AsMVT(literal_column("tile"), collection.id, EXTENT, "geom"))
+        .select_from(inner)
+        .scalar_subquery()
+        .label("data")
+    )
+    return select(data, features.stamp_of(collection)) if stamped else select(data)
 
 
 def _encoded_tile(
