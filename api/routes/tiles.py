@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from api.errors import InvalidParameter, problem_responses
@@ -105,20 +107,29 @@ def tilejson(
     },
     summary="One vector tile (MVT) of a collection",
 )
-def get_tile(
+async def get_tile(
     request: Request,
-    session: SessionDep,
     collection_id: CollectionId,
     matrix_set: MatrixSet,
     z: Annotated[int, Path(alias="tileMatrix", ge=0, le=tiles.MAX_ZOOM)],
     y: Annotated[int, Path(alias="tileRow", ge=0)],
     x: Annotated[int, Path(alias="tileCol", ge=0)],
 ) -> Response:
-    """The collection's features in the tile (204 when there are none)."""
+    """The collection's features in the tile (204 when there are none).
+
+    Asynchronous, with the database work in one worker thread (its session opened there):
+    a tile is a small answer asked for many at a time, and each hop between threads counts.
+    """
     collection = find_collection(collection_id)
     _matrix_set(matrix_set)
+    sessions: sessionmaker[Session] = request.app.state.sessions
+
+    def read() -> tuple[bytes, str]:
+        with sessions() as session:
+            return tiles.tile(session, collection, z, x, y)
+
     try:
-        data, version = tiles.tile(session, collection, z, x, y)
+        data, version = await run_in_threadpool(read)
     except tiles.TileOutOfRange as exc:
         raise InvalidParameter(str(exc)) from None
     tag = f'"{collection.id}-{z}-{x}-{y}-{version}"'
