@@ -14,6 +14,7 @@ order: longitude, latitude); rendering and HTTP belong to :mod:`api`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -250,32 +251,29 @@ def stamp(session: Session, collection: Collection) -> str:
     return str(session.execute(select(stamp_of(collection))).scalar_one())
 
 
+@functools.cache
 def stamp_of(collection: Collection) -> Any:
     """The SQL expression :func:`stamp` reads, to read it beside something else in one query.
 
-    A read of the stamp and the features in one statement sees one snapshot of both: what is
-    kept under the stamp is what the tables held at it.
+    Read in the same statement as a tile, the stamp and the bytes come from one snapshot. The
+    stamp is the latest change row's id, taken when the write happens, not when it commits:
+    a long transaction that commits after a shorter, later one leaves the stamp where the
+    shorter one put it.
     """
-    found = _STAMPS.get(collection.id)
-    if found is None:
-        parts = []
-        for table in collection.tables:
-            latest = (
-                select(cast(LayerChange.id, Text) + "-" + LayerChange.token)
-                .where(LayerChange.layer == table)
-                .order_by(LayerChange.id.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-            parts.append(func.coalesce(latest, "-"))
-        found = parts[0]
-        for part in parts[1:]:
-            found = found + "." + part
-        found = _STAMPS.setdefault(collection.id, found.label("stamp"))
-    return found
-
-
-_STAMPS: dict[str, Any] = {}
+    parts = []
+    for table in collection.tables:
+        latest = (
+            select(cast(LayerChange.id, Text) + "-" + LayerChange.token)
+            .where(LayerChange.layer == table)
+            .order_by(LayerChange.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        parts.append(func.coalesce(latest, "-"))
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "." + part
+    return joined.label("stamp")
 
 
 @dataclass(frozen=True)

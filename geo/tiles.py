@@ -7,9 +7,11 @@ On PostGIS the database makes the tile (``ST_AsMVTGeom``, ``ST_AsMVT``); on the 
 the features are read as any query reads them and encoded by ``mapbox-vector-tile``, with
 the same grid, extent, buffer and simplification.
 
-Tiles are cached in the process, keyed by the collection's *stamp*: the change counters of its
-tables (:func:`geo.features.stamp`), read with each request, so any write through any process
-(an import, an API edit, a coverage run, QGIS editing the GeoPackage) makes new tiles.
+Tiles are cached in the process, each with the *stamp* it was made at: the change counters
+of its collection's tables (:func:`geo.features.stamp`). A kept tile is served while a fresh
+read of the stamp still equals its own, so a write through any process (an import, an API
+edit, a coverage run, QGIS editing the GeoPackage) makes new tiles. On PostGIS a tile is
+always read with its stamp in one statement, so the two belong to one snapshot.
 """
 
 from __future__ import annotations
@@ -75,23 +77,22 @@ def tile(
     """The tile's bytes (MVT, one layer named as the collection) and its stamp.
 
     A tile made is kept with the stamp it was made at; asked again, the stamp is read (one
-    indexed query) and the kept bytes served while it holds. On PostGIS a tile not kept is
-    read with its stamp in one statement: one round trip, one snapshot.
+    indexed query) and the kept bytes served while it holds. A tile made on PostGIS is
+    read with its stamp in one statement (one round trip, one snapshot).
     """
     check_tile(z, x, y)
     where = (str(session.get_bind().url), collection.id, z, x, y)
     kept = _CACHE.get(where)
-    postgis = backend_of(session).makes_vector_tiles
-    if kept is not None or not postgis:
+    version = None
+    if kept is not None:
         version = features.stamp(session, collection)
-        if kept is not None and kept[0] == version:
+        if kept[0] == version:
             return kept[1], version
-        if postgis:
-            data = _postgis_tile(session, collection, z, x, y)
-        else:
-            data = _encoded_tile(session, collection, z, x, y)
+    if backend_of(session).makes_vector_tiles:
+        data, version = _postgis_tile(session, collection, z, x, y)
     else:
-        data, version = _postgis_tile(session, collection, z, x, y, stamped=True)
+        version = version if version is not None else features.stamp(session, collection)
+        data = _encoded_tile(session, collection, z, x, y)
     _CACHE.put(where, (version, data), CACHE_TILES)
     return data, version
 
@@ -122,17 +123,11 @@ key (with the tile geometries) spills to disk at the default work_mem."""
 
 
 def _postgis_tile(
-    session: Session,
-    collection: features.Collection,
-    z: int,
-    x: int,
-    y: int,
-    *,
-    stamped: bool = False,
-) -> Any:
-    """``ST_AsMVT`` over the features whose box meets the tile's (GiST), simplified, clipped.
+    session: Session, collection: features.Collection, z: int, x: int, y: int
+) -> tuple[bytes, str]:
+    """The tile's bytes and the collection's stamp, read in one statement.
 
-    With ``stamped``, the bytes and the collection's stamp read in the same statement.
+    ``ST_AsMVT`` over the features whose box meets the tile's (GiST), simplified, clipped.
     """
     _, (west, south, east, north) = _bounds(z, x, y)
     params = {
@@ -141,14 +136,16 @@ def _postgis_tile(
     }  # fmt: skip
     if z <= HEAVY_ZOOM:
         session.execute(_HEAVY)
-    row = session.execute(_tile_statement(collection, stamped), params).one()
-    data = bytes(row.data or b"")
-    return (data, str(row.stamp)) if stamped else data
+    row = session.execute(_tile_statement(collection), params).one()
+    return bytes(row.data or b""), str(row.stamp)
 
 
 @functools.cache
-def _tile_statement(collection: features.Collection, stamped: bool) -> Any:
-    """The tile query of a collection, built once, its tile and box bound parameters."""
+def _tile_statement(collection: features.Collection) -> Any:
+    """The tile query of a collection, built once, its tile and box bound parameters.
+
+    The box test is the PostGIS backend's ``within_bbox`` with the box as bound parameters.
+    """
     z, x, y = (
         bindparam("z", type_=Integer),
         bindparam("x", type_=Integer),
@@ -171,7 +168,7 @@ def _tile_statement(collection: features.Collection, stamped: bool) -> Any:
         .scalar_subquery()
         .label("data")
     )
-    return select(data, features.stamp_of(collection)) if stamped else select(data)
+    return select(data, features.stamp_of(collection))
 
 
 def _encoded_tile(
