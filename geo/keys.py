@@ -1,7 +1,8 @@
 """API keys and what each role may write.
 
-A key is 32 random bytes (``secrets.token_urlsafe``), shown once when made; the registry keeps
-its SHA-256 digest and its first characters. Roles:
+A key is ``pd_`` and 32 random bytes (``secrets.token_urlsafe``), shown once when made; the
+marker keeps a key from starting with ``-`` (which a command line reads as an option) and makes a
+leaked key easy to find. The registry keeps its SHA-256 digest and its first characters. Roles:
 
 ============  ==============================================================================
 ``public``    reads only (as anyone without a key)
@@ -44,7 +45,8 @@ WRITES: dict[str, frozenset[str]] = {
 """The collections each role may create, replace, update and delete features of (and who may
 import the village census, :data:`CENSUS`)."""
 ROLES = tuple(WRITES)
-PREFIX_LENGTH = 8
+KEY_MARKER = "pd_"
+PREFIX_LENGTH = len(KEY_MARKER) + 8
 
 
 class KeyProblem(PetadesaError):
@@ -84,7 +86,7 @@ def create_key(
         code = normalize_code(regency)
         if level_of(code) is not Level.REGENCY:
             raise KeyProblem(f"{regency!r} is not a regency code (35.07)")
-    key = secrets.token_urlsafe(32)
+    key = KEY_MARKER + secrets.token_urlsafe(32)
     with transaction(engine) as session:
         row = ApiKey(
             prefix=key[:PREFIX_LENGTH], key_hash=digest(key), role=role, regency_code=code,

@@ -232,6 +232,8 @@ def test_keys_are_made_and_revoked_from_the_command_line(database_url, engine):
     unknown = runner.invoke(cli, ["--database", database_url, "keys", "create", "--role", "mayor"])
 
     assert made.exit_code == 0 and len(record["key"]) >= 40
+    # the marker keeps a key (and so its prefix) from starting with "-", an option to the CLI
+    assert record["key"].startswith("pd_") and record["prefix"] == record["key"][:11]
     assert (record["role"], record["regency"]) == ("tourism", "35.07")
     assert revoked.exit_code == 0 and "revoked" in revoked.output
     assert unknown.exit_code == 1 and "role 'mayor' is not one of" in unknown.output
