@@ -256,9 +256,10 @@ def stamp_of(collection: Collection) -> Any:
     """The SQL expression :func:`stamp` reads, to read it beside something else in one query.
 
     Read in the same statement as a tile, the stamp and the bytes come from one snapshot. The
-    stamp is the latest change row's id, taken when the write happens, not when it commits:
-    a long transaction that commits after a shorter, later one leaves the stamp where the
-    shorter one put it.
+    stamp is the latest change row's id, and a later id is a later commit (on PostGIS a
+    deferred trigger numbers the row as its transaction commits, one layer's commits in turn;
+    a GeoPackage commits one transaction at a time): a snapshot that sees a commit sees every
+    earlier one, so a transaction that began first and committed last still moves the stamp.
     """
     parts = []
     for table in collection.tables:

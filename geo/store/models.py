@@ -532,7 +532,8 @@ class LayerChange(Base):
     or ``psql`` alike, so a cache keyed by a table's latest row here (the vector tiles, the
     counts of a collection) is never stale and costs one indexed read to check. A row is
     appended rather than a counter bumped, so concurrent writers of one table on PostGIS
-    never wait for each other here; ``token`` is random, so a database built again from
+    wait for each other only as they commit, when a deferred trigger gives the row its final
+    id (migration 0010: ids in commit order); ``token`` is random, so a database built again from
     scratch (its ids starting over) never repeats a stamp a running server has seen. The
     GeoPackage keeps only each table's latest row (a trigger deletes the older); on PostGIS
     ``petadesa init`` deletes them.

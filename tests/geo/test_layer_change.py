@@ -124,3 +124,30 @@ def test_a_table_made_anew_gets_its_triggers_back(engine, backend):
         add_asset(session, "destination", Point(at(0.5, 0.5)), name="Coban Rondo")
     with transaction(engine) as session:
         assert features.stamp(session, collection) != before
+
+
+def test_a_transaction_that_commits_last_moves_the_stamp_though_it_began_first(engine, backend):
+    """A tile kept between two commits must not stay fresh after the slower one lands."""
+    collection = features.COLLECTIONS["destination"]
+    with transaction(engine) as session:
+        add_sample_areas(session)
+        add_asset(session, "destination", Point(at(0.5, 0.5)), name="Coban Rondo")
+    slow, quick = engine.connect(), engine.connect()
+    try:
+        slow_txn = slow.begin()
+        if backend == "postgis":  # SQLite lets one writer in at a time: no interleaving there
+            # logged first; on no row, so the quicker writer is not held by a row lock
+            slow.execute(text("UPDATE destination SET name = name WHERE false"))
+        with quick.begin():
+            quick.execute(text("UPDATE destination SET name = name"))  # logged later, lands first
+        with transaction(engine) as session:
+            between = features.stamp(session, collection)
+        if backend != "postgis":
+            slow.execute(text("UPDATE destination SET name = name"))
+        slow_txn.commit()
+    finally:
+        slow.close()
+        quick.close()
+    with transaction(engine) as session:
+        after = features.stamp(session, collection)
+    assert after != between
